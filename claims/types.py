@@ -1,0 +1,115 @@
+"""Domain types shared by extraction, verification and aggregation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Label(StrEnum):
+    SUPPORTED = "SUPPORTED"
+    REFUTED = "REFUTED"
+    NOT_ENOUGH_INFO = "NOT_ENOUGH_INFO"
+
+
+class Stance(StrEnum):
+    SUPPORTS = "supports"
+    REFUTES = "refutes"
+    NEUTRAL = "neutral"
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """Half-open character range ``[start, end)`` into some text (Python string indices)."""
+
+    start: int
+    end: int
+
+    def slice(self, text: str) -> str:
+        return text[self.start : self.end]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checkable statement taken from a response.
+
+    Attributes:
+        text: The claim as it is verified (decontextualised where possible).
+        source_text: The response text the claim came from (its spans joined).
+        spans: Where the claim sits in the response; may be several pieces.
+        checkworthy: False for questions, greetings, instructions and the like.
+        reason: Why a claim is not check-worthy (a stable code), else ``None``.
+    """
+
+    text: str
+    source_text: str
+    spans: tuple[Span, ...]
+    checkworthy: bool = True
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of evidence handed to a verifier, with where it came from."""
+
+    passage_id: str
+    document_id: str
+    title: str
+    text: str
+    doc_span: Span
+    retrieval_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a verdict came out as it did, with the pieces of text that show it.
+
+    ``claim_span`` indexes the claim text; ``evidence_span`` indexes the passage
+    text of ``passage_id``.
+    """
+
+    code: str
+    message: str
+    claim_text: str | None = None
+    claim_span: Span | None = None
+    evidence_text: str | None = None
+    evidence_span: Span | None = None
+    passage_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EvidenceJudgement:
+    """A passage as the verifier read it: its best-aligned sentence and its stance."""
+
+    passage: Passage
+    span: Span
+    stance: Stance
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: Label
+    confidence: float
+    scores: dict[Label, float]
+    reasons: tuple[Reason, ...]
+    evidence: tuple[EvidenceJudgement, ...]
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """A claim with its verdict; ``verdict`` is ``None`` for claims not checked."""
+
+    claim: Claim
+    verdict: Verdict | None
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class Summary:
+    claims: int
+    checkworthy: int
+    not_checkworthy: int
+    counts: dict[Label, int] = field(default_factory=dict)
+    flagged: int = 0
+    factuality: float | None = None

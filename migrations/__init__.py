@@ -1,0 +1,1 @@
+"""Alembic migrations for the claimsieve store (``service/store/models.py``)."""

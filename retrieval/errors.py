@@ -1,0 +1,22 @@
+"""Errors raised by the retrieval package.
+
+RetrievalError                base; every error has a stable ``code`` and a human ``message``
+ ├── IngestError              a document or input file cannot be read
+ └── SnapshotError            an index snapshot is missing or inconsistent
+"""
+
+
+class RetrievalError(Exception):
+    code = "retrieval_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class IngestError(RetrievalError):
+    code = "bad_document"
+
+
+class SnapshotError(RetrievalError):
+    code = "snapshot_error"

@@ -1,0 +1,1 @@
+"""The claimsieve web service, its store, its command line."""

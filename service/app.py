@@ -1,0 +1,97 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from retrieval.embedders import Embedder
+from service import components
+from service.cli import curl_example
+from service.errors import install_error_handlers, problem
+from service.routes import checks, corpora, health, keys
+from service.settings import Settings, get_settings, is_loopback
+
+log = logging.getLogger("claimsieve")
+
+
+class BodyLimit:
+    """Answer 413 when a request body is over the limit (document uploads have their own)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        upload = scope["path"].endswith("/documents")
+        limit = self.max_upload_bytes if upload else self.max_bytes
+        detail = f"the request body is over the limit of {limit} bytes"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await problem(413, "payload_too_large", detail)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise StarletteHTTPException(413, detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
+    """Build the app; models, database and corpora are loaded by the lifespan.
+
+    Args:
+        settings: Settings; default ``get_settings()``.
+        embedder: Embedder to use instead of MiniLM (tests).
+    """
+    settings = settings or get_settings()
+    if not settings.auth and not is_loopback(settings.host):
+        raise RuntimeError(
+            f"refusing to run without authentication on {settings.host}: "
+            "no-auth is allowed on a loopback address only"
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = await run_in_threadpool(components.build, settings, embedder)
+        app.state.sessions = built.sessions
+        app.state.checker = built.checker
+        log.info(
+            "claimsieve is ready on http://%s:%s (docs at /docs). Try:\n  %s",
+            settings.host,
+            settings.port,
+            curl_example(settings),
+        )
+        yield
+        built.engine.dispose()
+
+    app = FastAPI(
+        title="claimsieve",
+        version="0.1.0",
+        summary="Atomic claims, evidence and calibrated verdicts for model responses.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    for module in (health, checks, corpora, keys):
+        app.include_router(module.router)
+    return app

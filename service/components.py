@@ -1,0 +1,72 @@
+"""Building the long-lived parts once: database, models, corpora, the checker."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from retrieval.embedders import Embedder
+from retrieval.snapshots import SnapshotStore
+from service.corpora import Corpora
+from service.pipeline import Checker
+from service.settings import Settings
+from service.store import db as store_db
+
+log = logging.getLogger("claimsieve")
+
+
+@dataclass
+class Components:
+    engine: Engine
+    sessions: sessionmaker[Session]
+    checker: Checker
+
+
+def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    url = settings.resolved_database_url
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.migrate_on_start:
+        store_db.upgrade(url)
+    engine = store_db.make_engine(url)
+    return engine, store_db.make_session_factory(engine)
+
+
+def build(settings: Settings, embedder: Embedder | None = None) -> Components:
+    """Open the database, load the models and the default corpus (building it on first use).
+
+    Args:
+        settings: Service settings.
+        embedder: Use this embedder instead of loading MiniLM (tests pass a fake).
+    """
+    from claims.extraction import SentenceExtractor
+    from claims.nlp import load_spacy
+    from claims.verification import SimilarityRulesVerifier
+    from retrieval.builtin import NAME as BUILTIN
+    from retrieval.builtin import python_reference
+    from retrieval.embedders import MiniLMEmbedder
+
+    engine, sessions = open_database(settings)
+    if embedder is None:
+        log.info("loading the sentence embedder")
+        embedder = MiniLMEmbedder(settings.embedder_path)
+    nlp = load_spacy(settings.spacy_model)
+    corpora = Corpora(
+        sessions, SnapshotStore(settings.snapshot_dir), embedder, settings.chunk_chars
+    )
+    if settings.build_default_corpus and settings.default_corpus == BUILTIN:
+        corpora.ensure(BUILTIN, python_reference)
+    checker = Checker(
+        extractor=SentenceExtractor(nlp, settings.max_text_chars),
+        embedder=embedder,
+        verifier=SimilarityRulesVerifier(embedder, nlp),
+        corpora=corpora,
+        default_corpus=settings.default_corpus,
+        top_k=settings.top_k,
+        review_threshold=settings.review_threshold,
+        max_claims=settings.max_claims_per_request,
+        max_chars=settings.max_text_chars,
+    )
+    return Components(engine, sessions, checker)

@@ -1,0 +1,56 @@
+"""FastAPI dependencies and their ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from service.auth import Principal, authenticate, authorize
+from service.corpora import Corpora
+from service.pipeline import Checker
+from service.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as db:
+        yield db
+
+
+def get_checker(request: Request) -> Checker:
+    checker: Checker = request.app.state.checker
+    return checker
+
+
+def get_corpora(request: Request) -> Corpora:
+    corpora: Corpora = request.app.state.checker.corpora
+    return corpora
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_db)]
+CheckerDep = Annotated[Checker, Depends(get_checker)]
+CorporaDep = Annotated[Corpora, Depends(get_corpora)]
+
+
+def _principal(request: Request, db: SessionDep, settings: SettingsDep) -> Principal:
+    return authenticate(request, db, settings.auth)
+
+
+def require(*roles: str) -> Callable[..., Principal]:
+    def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        return authorize(principal, roles)
+
+    return dependency
+
+
+AnyRoleDep = Annotated[Principal, Depends(require("trainer", "pipeline"))]
+PipelineDep = Annotated[Principal, Depends(require("pipeline"))]
+AdminDep = Annotated[Principal, Depends(require())]

@@ -1,0 +1,160 @@
+"""The one composition of extract → retrieve → verify → aggregate.
+
+HTTP routes and the command line call ``Checker``; a verdict from either is
+the same computation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from claims.aggregation import is_flagged, summarise
+from claims.extraction import Extractor, validate_text
+from claims.types import Claim, ClaimResult, Passage, Span, Summary
+from claims.verification import Verifier
+from retrieval.embedders import Embedder
+from retrieval.types import Hit
+from service.corpora import Corpora
+from service.errors import BadRequestError, NotFoundError, UnknownCorpusError
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Everything one check produced, before it is stored or served."""
+
+    id: str
+    kind: str  # "check" (a response split into claims) or "verify" (claims given)
+    text: str | None
+    prompt: str | None
+    corpus: str
+    corpus_version: int
+    extractor: str | None
+    verifier: str
+    verifier_version: str
+    results: list[ClaimResult]
+    claim_ids: list[str]
+    summary: Summary
+
+
+def _as_passage(hit: Hit) -> Passage:
+    p = hit.passage
+    return Passage(p.id, p.document_id, p.title, p.text, Span(p.start, p.end), hit.score)
+
+
+class Checker:
+    """Checks responses (or bare claims) against a corpus.
+
+    Args:
+        extractor: Splits responses into claims.
+        embedder: Encodes claims for retrieval.
+        verifier: Decides verdicts from retrieved passages.
+        corpora: The corpora and their current snapshots.
+        default_corpus: Corpus used when a request names none.
+        top_k: Evidence passages per claim.
+        review_threshold: Confidence below which a verdict is flagged for review.
+        max_claims: Most claims one request may produce.
+        max_chars: Longest response or claim accepted.
+    """
+
+    def __init__(
+        self,
+        extractor: Extractor,
+        embedder: Embedder,
+        verifier: Verifier,
+        corpora: Corpora,
+        default_corpus: str,
+        top_k: int = 5,
+        review_threshold: float = 0.6,
+        max_claims: int = 200,
+        max_chars: int = 20_000,
+    ) -> None:
+        self.extractor = extractor
+        self.embedder = embedder
+        self.verifier = verifier
+        self.corpora = corpora
+        self.default_corpus = default_corpus
+        self.top_k = top_k
+        self.review_threshold = review_threshold
+        self.max_claims = max_claims
+        self.max_chars = max_chars
+
+    def check(
+        self,
+        text: str,
+        prompt: str | None = None,
+        corpus: str | None = None,
+        top_k: int | None = None,
+    ) -> Outcome:
+        """Split ``text`` into claims and verify each checkworthy one against the corpus."""
+        claims = self.extractor.extract(text, prompt=prompt)
+        return self._judge("check", claims, text, prompt, corpus, top_k, self.extractor.name)
+
+    def verify(
+        self, claim_texts: Sequence[str], corpus: str | None = None, top_k: int | None = None
+    ) -> Outcome:
+        """Verify claims as given, without splitting them."""
+        for claim_text in claim_texts:
+            validate_text(claim_text, self.max_chars)
+        claims = [
+            Claim(t.strip(), t, (Span(len(t) - len(t.lstrip()), len(t.rstrip())),))
+            for t in claim_texts
+        ]
+        return self._judge("verify", claims, None, None, corpus, top_k, None)
+
+    def search(self, corpus: str, query: str, k: int) -> tuple[int, list[Hit]]:
+        """The corpus version searched and the ``k`` passages nearest to ``query``."""
+        snapshot = self.corpora.current(corpus)
+        if snapshot is None:
+            raise NotFoundError(f"no corpus named {corpus!r}", "corpus_not_found")
+        return snapshot.version, snapshot.search(self.embedder.encode([query]), k)[0]
+
+    def _judge(
+        self,
+        kind: str,
+        claims: list[Claim],
+        text: str | None,
+        prompt: str | None,
+        corpus: str | None,
+        top_k: int | None,
+        extractor: str | None,
+    ) -> Outcome:
+        name = corpus or self.default_corpus
+        snapshot = self.corpora.current(name)
+        if snapshot is None:
+            raise UnknownCorpusError(f"no corpus named {name!r}")
+        if len(claims) > self.max_claims:
+            raise BadRequestError(
+                f"the text holds {len(claims)} claims; the limit is {self.max_claims}",
+                "too_many_claims",
+            )
+        checkable = [c for c in claims if c.checkworthy]
+        hits = snapshot.search(
+            self.embedder.encode([c.text for c in checkable]), top_k or self.top_k
+        )
+        verdicts = iter(
+            self.verifier.verify(checkable, [[_as_passage(h) for h in row] for row in hits])
+        )
+        results = []
+        for claim in claims:
+            verdict = next(verdicts) if claim.checkworthy else None
+            results.append(ClaimResult(claim, verdict, is_flagged(verdict, self.review_threshold)))
+        return Outcome(
+            id=new_id("chk"),
+            kind=kind,
+            text=text,
+            prompt=prompt,
+            corpus=name,
+            corpus_version=snapshot.version,
+            extractor=extractor,
+            verifier=self.verifier.name,
+            verifier_version=self.verifier.version,
+            results=results,
+            claim_ids=[new_id("clm") for _ in results],
+            summary=summarise(results),
+        )

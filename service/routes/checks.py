@@ -1,0 +1,56 @@
+"""Checks of responses and verification of bare claims."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.deps import AnyRoleDep, CheckerDep, PipelineDep, SessionDep
+from service.errors import NotFoundError
+from service.schemas import CheckOut, CheckRequest, ClaimOut, VerifyRequest
+from service.store import checks as check_store
+
+router = APIRouter(prefix="/v1", tags=["checks"])
+
+
+@router.post("/checks", status_code=201)
+def create_check(
+    body: CheckRequest, checker: CheckerDep, db: SessionDep, principal: PipelineDep
+) -> CheckOut:
+    """Split a response into claims and verify each against the corpus."""
+    outcome = checker.check(
+        body.text, prompt=body.prompt, corpus=body.corpus, top_k=body.options.top_k
+    )
+    check = check_store.to_rows(outcome, body.metadata, principal.name)
+    if body.store:
+        check_store.save_check(db, check)
+    return CheckOut.from_row(check, stored=body.store)
+
+
+@router.post("/claims:verify", status_code=201)
+def verify_claims(
+    body: VerifyRequest, checker: CheckerDep, db: SessionDep, principal: PipelineDep
+) -> CheckOut:
+    """Verify the given claims against the corpus without splitting them."""
+    outcome = checker.verify(body.claims, corpus=body.corpus, top_k=body.options.top_k)
+    check = check_store.to_rows(outcome, body.metadata, principal.name)
+    if body.store:
+        check_store.save_check(db, check)
+    return CheckOut.from_row(check, stored=body.store)
+
+
+@router.get("/checks/{check_id}")
+def read_check(check_id: str, db: SessionDep, _: AnyRoleDep) -> CheckOut:
+    """Return a stored check with its claims, verdicts and evidence."""
+    check = check_store.get_check(db, check_id)
+    if check is None:
+        raise NotFoundError(f"no check with id {check_id!r}", "check_not_found")
+    return CheckOut.from_row(check)
+
+
+@router.get("/claims/{claim_id}")
+def read_claim(claim_id: str, db: SessionDep, _: AnyRoleDep) -> ClaimOut:
+    """Return one stored claim with its verdict and evidence."""
+    claim = check_store.get_claim(db, claim_id)
+    if claim is None:
+        raise NotFoundError(f"no claim with id {claim_id!r}", "claim_not_found")
+    return ClaimOut.from_row(claim)

