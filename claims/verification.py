@@ -103,8 +103,26 @@ def _softmax(logits: dict[Label, float]) -> dict[Label, float]:
     return {label: exps[label] / total for label in Label if label in exps}
 
 
+@dataclass(frozen=True)
+class _Sentence:
+    """One evidence sentence aligned to a claim."""
+
+    passage: Passage
+    span: Span
+    similarity: float
+
+    @property
+    def text(self) -> str:
+        return self.span.slice(self.passage.text)
+
+
 class SimilarityRulesVerifier:
     """Best-sentence similarity plus typed mismatch rules.
+
+    Each claim is compared with every sentence of its passages (a sentence is
+    read with its passage title, since Wikipedia-style sentences often say only
+    "it"). The few most similar sentences are then checked for typed
+    disagreements with the claim.
 
     Args:
         encoder: Sentence encoder (normalised vectors).
@@ -112,6 +130,7 @@ class SimilarityRulesVerifier:
         support_at: Cosine at which SUPPORTED and NOT_ENOUGH_INFO are equally likely.
         related_at: Cosine above which a sentence is about the same thing, so a typed
             disagreement with it is evidence against the claim.
+        window: How many of the most similar sentences are checked for disagreements.
     """
 
     name = "similarity-rules"
@@ -123,11 +142,13 @@ class SimilarityRulesVerifier:
         nlp: Language,
         support_at: float = 0.62,
         related_at: float = 0.55,
+        window: int = 3,
     ) -> None:
         self._encoder = encoder
         self._nlp = nlp
         self._support_at = support_at
         self._related_at = related_at
+        self._window = window
 
     def verify(
         self, claims: Sequence[Claim], evidence: Sequence[Sequence[Passage]]
@@ -136,69 +157,63 @@ class SimilarityRulesVerifier:
             raise ValueError("verify() needs one evidence list per claim")
         if not claims:
             return []
-        # Every evidence sentence of every passage, encoded once in one batch with the claims.
-        sentences: list[list[Span]] = []
-        texts: list[str] = [claim.text for claim in claims]
-        for passages in evidence:
-            for passage in passages:
-                spans = split_sentences(passage.text) or [Span(0, len(passage.text))]
-                sentences.append(spans)
-                texts.extend(span.slice(passage.text) for span in spans)
+        # Every evidence sentence, encoded once in one batch together with the claims.
+        split = [
+            [(p, split_sentences(p.text) or [Span(0, len(p.text))]) for p in passages]
+            for passages in evidence
+        ]
+        texts = [claim.text for claim in claims] + [
+            f"{passage.title}: {span.slice(passage.text)}"
+            for per_claim in split
+            for passage, spans in per_claim
+            for span in spans
+        ]
         vectors = self._encoder.encode(texts)
-        claim_vectors, sentence_vectors = vectors[: len(claims)], vectors[len(claims) :]
-
-        aligned: list[list[EvidenceJudgement]] = []
-        cursor = 0
-        passage_index = 0
-        for i, passages in enumerate(evidence):
-            judgements = []
-            for passage in passages:
-                spans = sentences[passage_index]
-                passage_index += 1
-                sims = sentence_vectors[cursor : cursor + len(spans)] @ claim_vectors[i]
+        cursor = len(claims)
+        aligned: list[list[_Sentence]] = []
+        for i, per_claim in enumerate(split):
+            sentences = []
+            for passage, spans in per_claim:
+                sims = vectors[cursor : cursor + len(spans)] @ vectors[i]
                 cursor += len(spans)
-                best = int(np.argmax(sims))
-                judgements.append(
-                    EvidenceJudgement(passage, spans[best], Stance.NEUTRAL, float(sims[best]))
-                )
-            aligned.append(judgements)
+                sentences += [
+                    _Sentence(passage, sp, float(v)) for sp, v in zip(spans, sims, strict=True)
+                ]
+            aligned.append(sorted(sentences, key=lambda sentence: -sentence.similarity))
 
-        # Parse each claim and its best-aligned evidence sentence for typed checks.
-        best_of = [max(js, key=lambda j: j.similarity) if js else None for js in aligned]
-        to_parse = [claim.text for claim in claims]
-        to_parse += [j.span.slice(j.passage.text) for j in best_of if j is not None]
+        candidates = [
+            [s for s in sentences[: self._window] if s.similarity >= self._related_at]
+            for sentences in aligned
+        ]
+        to_parse = [claim.text for claim in claims] + [s.text for c in candidates for s in c]
         with NLP_LOCK:
-            docs = list(self._nlp.pipe(to_parse))
-        claim_docs, evidence_docs = iter(docs[: len(claims)]), iter(docs[len(claims) :])
-
-        verdicts = []
-        for claim, judgements, best in zip(claims, aligned, best_of, strict=True):
-            claim_doc = next(claim_docs)
-            if best is None:
-                verdicts.append(self._no_evidence())
-                continue
-            verdicts.append(self._decide(claim, claim_doc, best, next(evidence_docs), judgements))
-        return verdicts
-
-    def _no_evidence(self) -> Verdict:
-        scores = _softmax({Label.SUPPORTED: -3.0, Label.REFUTED: -3.0, Label.NOT_ENOUGH_INFO: 0.0})
-        reason = Reason("no_evidence", "retrieval found no passage for this claim")
-        return Verdict(Label.NOT_ENOUGH_INFO, scores[Label.NOT_ENOUGH_INFO], scores, (reason,), ())
+            docs = iter(list(self._nlp.pipe(to_parse)))
+        claim_docs = [next(docs) for _ in claims]
+        return [
+            self._decide(claim, claim_doc, sentences, [(s, next(docs)) for s in related])
+            for claim, claim_doc, sentences, related in zip(
+                claims, claim_docs, aligned, candidates, strict=True
+            )
+        ]
 
     def _decide(
         self,
         claim: Claim,
         claim_doc: Doc,
-        best: EvidenceJudgement,
-        evidence_doc: Doc,
-        judgements: list[EvidenceJudgement],
+        sentences: list[_Sentence],
+        related: list[tuple[_Sentence, Doc]],
     ) -> Verdict:
+        if not sentences:
+            scores = _softmax(
+                {Label.SUPPORTED: -3.0, Label.REFUTED: -3.0, Label.NOT_ENOUGH_INFO: 0.0}
+            )
+            reason = Reason("no_evidence", "retrieval found no passage for this claim")
+            return Verdict(
+                Label.NOT_ENOUGH_INFO, scores[Label.NOT_ENOUGH_INFO], scores, (reason,), ()
+            )
+        best = sentences[0]
         similarity = best.similarity
-        mismatches = (
-            self._mismatches(claim, claim_doc, best, evidence_doc)
-            if similarity >= self._related_at
-            else []
-        )
+        mismatches = self._mismatches(claim, claim_doc, related) if related else []
         logits = {
             Label.SUPPORTED: 12.0 * (similarity - self._support_at) - 4.0 * len(mismatches),
             Label.REFUTED: 12.0 * (similarity - self._related_at) - (0.0 if mismatches else 6.0),
@@ -206,23 +221,26 @@ class SimilarityRulesVerifier:
         }
         scores = _softmax(logits)
         label = max(scores, key=lambda lab: scores[lab])
-        reasons = list(mismatches)
-        if label is Label.NOT_ENOUGH_INFO:
-            reasons.append(
-                Reason(
+        reasons = list(mismatches) if label is not Label.SUPPORTED else []
+        deciding = best
+        if label is Label.REFUTED and mismatches:
+            deciding = next(
+                s for s, _ in related if s.passage.passage_id == mismatches[0].passage_id
+            )
+        if label is not Label.REFUTED:
+            code, message = (
+                ("aligned", f"an evidence sentence says much the same ({similarity:.2f} similar)")
+                if label is Label.SUPPORTED
+                else (
                     "unsupported_content",
-                    f"the closest evidence sentence is only {similarity:.2f} similar to the claim",
-                    evidence_text=best.span.slice(best.passage.text),
-                    evidence_span=best.span,
-                    passage_id=best.passage.passage_id,
+                    f"the closest evidence sentence is only {similarity:.2f} similar",
                 )
             )
-        elif label is Label.SUPPORTED:
             reasons.append(
                 Reason(
-                    "aligned",
-                    f"an evidence sentence says the same ({similarity:.2f} similar)",
-                    evidence_text=best.span.slice(best.passage.text),
+                    code,
+                    message,
+                    evidence_text=best.text,
                     evidence_span=best.span,
                     passage_id=best.passage.passage_id,
                 )
@@ -232,74 +250,86 @@ class SimilarityRulesVerifier:
             Label.REFUTED: Stance.REFUTES,
             Label.NOT_ENOUGH_INFO: Stance.NEUTRAL,
         }[label]
-        ordered = sorted(judgements, key=lambda j: -j.similarity)
-        evidence = tuple(
-            EvidenceJudgement(
-                j.passage, j.span, stance if j is best else Stance.NEUTRAL, j.similarity
-            )
-            for j in ordered
-        )
+        # One judgement per passage: its best sentence, most similar passage first.
+        judgements: dict[str, EvidenceJudgement] = {}
+        for sentence in [deciding, *sentences]:
+            pid = sentence.passage.passage_id
+            if pid not in judgements:
+                judgements[pid] = EvidenceJudgement(
+                    sentence.passage,
+                    sentence.span,
+                    stance if sentence is deciding else Stance.NEUTRAL,
+                    sentence.similarity,
+                )
+        evidence = tuple(sorted(judgements.values(), key=lambda j: -j.similarity))
         return Verdict(label, scores[label], scores, tuple(reasons), evidence)
 
     def _mismatches(
-        self, claim: Claim, claim_doc: Doc, best: EvidenceJudgement, evidence_doc: Doc
+        self, claim: Claim, claim_doc: Doc, related: list[tuple[_Sentence, Doc]]
     ) -> list[Reason]:
-        passage = best.passage
-        offset = best.span.start
-        sentence = best.span.slice(passage.text)
         reasons: list[Reason] = []
 
-        evidence_mentions = _mentions(sentence)
+        def evidence_reason(
+            code: str, message: str, claim_span: Span, sentence: _Sentence, local: Span
+        ) -> Reason:
+            offset = sentence.span.start
+            return Reason(
+                code,
+                message,
+                claim_text=claim_span.slice(claim.text),
+                claim_span=claim_span,
+                evidence_text=local.slice(sentence.text),
+                evidence_span=Span(offset + local.start, offset + local.end),
+                passage_id=sentence.passage.passage_id,
+            )
+
+        found = [(sentence, m) for sentence, _ in related for m in _mentions(sentence.text)]
         for mention in _mentions(claim.text):
-            same_kind = [m for m in evidence_mentions if m.kind == mention.kind]
-            if same_kind and not any(_same_value(mention.value, m.value) for m in same_kind):
-                other = same_kind[0]
+            same_kind = [(s, m) for s, m in found if m.kind == mention.kind]
+            if same_kind and not any(_same_value(mention.value, m.value) for _, m in same_kind):
+                sentence, other = same_kind[0]
                 reasons.append(
-                    Reason(
+                    evidence_reason(
                         f"{mention.kind}_mismatch",
                         f"the claim says {mention.value}; the evidence says {other.value}",
-                        claim_text=mention.span.slice(claim.text),
-                        claim_span=mention.span,
-                        evidence_text=other.span.slice(sentence),
-                        evidence_span=Span(offset + other.span.start, offset + other.span.end),
-                        passage_id=passage.passage_id,
+                        mention.span,
+                        sentence,
+                        other.span,
                     )
                 )
 
-        context = f"{passage.title} {sentence}".lower()
-        evidence_entities = [e for e in evidence_doc.ents if e.label_ in _ENTITY_TYPES]
+        context = " ".join(f"{s.passage.title} {s.text}" for s, _ in related).lower()
+        rivals = [
+            (sentence, entity)
+            for sentence, doc in related
+            for entity in doc.ents
+            if entity.label_ in _ENTITY_TYPES and entity.text.lower() not in claim.text.lower()
+        ]
         for entity in claim_doc.ents:
             if entity.label_ not in _ENTITY_TYPES or entity.text.lower() in context:
                 continue
-            rivals = [
-                e
-                for e in evidence_entities
-                if e.label_ == entity.label_ and e.text.lower() not in claim.text.lower()
-            ]
-            if rivals:
-                rival = rivals[0]
+            rival = next(((s, e) for s, e in rivals if e.label_ == entity.label_), None)
+            if rival is not None:
+                sentence, other = rival
                 reasons.append(
-                    Reason(
+                    evidence_reason(
                         "entity_mismatch",
-                        f"the claim names {entity.text}; the evidence names {rival.text}",
-                        claim_text=entity.text,
-                        claim_span=Span(entity.start_char, entity.end_char),
-                        evidence_text=rival.text,
-                        evidence_span=Span(offset + rival.start_char, offset + rival.end_char),
-                        passage_id=passage.passage_id,
+                        f"the claim names {entity.text}; the evidence names {other.text}",
+                        Span(entity.start_char, entity.end_char),
+                        sentence,
+                        Span(other.start_char, other.end_char),
                     )
                 )
 
-        if _negated(claim_doc) != _negated(evidence_doc):
+        best, best_doc = related[0]
+        if _negated(claim_doc) != _negated(best_doc):
             reasons.append(
-                Reason(
+                evidence_reason(
                     "negation",
                     "one of the claim and the evidence is negated and the other is not",
-                    claim_text=claim.text,
-                    claim_span=Span(0, len(claim.text)),
-                    evidence_text=sentence,
-                    evidence_span=best.span,
-                    passage_id=passage.passage_id,
+                    Span(0, len(claim.text)),
+                    best,
+                    Span(0, len(best.text)),
                 )
             )
         return reasons

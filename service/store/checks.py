@@ -61,6 +61,7 @@ def to_rows(
         verdict = result.verdict
         claim = Claim(
             id=claim_id,
+            check_id=outcome.id,
             position=position,
             text=result.claim.text,
             source_text=result.claim.source_text,

@@ -53,7 +53,7 @@ def live_hashes(db: Session, corpus: Corpus) -> dict[str, str]:
             Document.corpus_id == corpus.id, Document.deleted_version.is_(None)
         )
     )
-    return dict(rows.tuples().all())
+    return {external_id: sha for external_id, sha in rows}  # noqa: C416 (rows are Row objects)
 
 
 def live_document_count(db: Session, corpus: Corpus) -> int:

@@ -1,0 +1,136 @@
+"""Checks and claims over the API (fake embedder, real spaCy, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from service.store.models import Check, Claim, Evidence
+from tests.conftest import Api
+
+TEXT = (
+    "The Eiffel Tower is in Paris, France. It was completed in 1901. "
+    "Marie Curie was born in Warsaw in 1867. Is it tall?"
+)
+
+
+def _rows(api: Api) -> tuple[int, int, int]:
+    with api.client.app.state.sessions() as db:  # type: ignore[attr-defined]
+        return (
+            db.scalar(select(func.count()).select_from(Check)) or 0,
+            db.scalar(select(func.count()).select_from(Claim)) or 0,
+            db.scalar(select(func.count()).select_from(Evidence)) or 0,
+        )
+
+
+def test_check_is_stored_and_read_back_the_same(api_any_db: Api) -> None:
+    api = api_any_db
+    response = api.client.post(
+        "/v1/checks",
+        json={"text": TEXT, "metadata": {"batch": "7"}},
+        headers=api.headers("pipeline"),
+    )
+    assert response.status_code == 201, response.text
+    check = response.json()
+    assert check["stored"] is True
+    assert check["corpus"] == {"name": "docs", "version": 1}
+    assert check["verifier"]["name"] == "similarity-rules"
+    assert len(check["claims"]) == 4
+    for claim in check["claims"]:
+        assert claim["spans"], claim
+        assert "".join(TEXT[s["start"] : s["end"]] for s in claim["spans"]) == claim["source_text"]
+    question = check["claims"][3]
+    assert question["checkworthy"] is False and question["checkworthy_reason"] == "question"
+    assert question["verdict"] is None
+    assert check["summary"]["checkworthy"] == 3 and check["summary"]["not_checkworthy"] == 1
+
+    again = api.client.get(f"/v1/checks/{check['id']}", headers=api.headers("trainer"))
+    assert again.status_code == 200
+    assert {**again.json(), "created_at": None} == {**check, "created_at": None}
+
+    claim = check["claims"][0]
+    one = api.client.get(f"/v1/claims/{claim['id']}", headers=api.headers("trainer"))
+    assert one.status_code == 200 and one.json() == claim
+    assert _rows(api)[0] == 1
+
+
+def test_verdicts_carry_scores_evidence_and_reasons(api: Api) -> None:
+    check = api.client.post(
+        "/v1/checks", json={"text": TEXT}, headers=api.headers("pipeline")
+    ).json()
+    completed = check["claims"][1]
+    assert completed["text"] == "It was completed in 1901."
+    for claim in check["claims"][:3]:
+        assert set(claim["scores"]) == {"SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"}
+        assert abs(sum(claim["scores"].values()) - 1.0) < 1e-6
+        assert claim["confidence"] == max(claim["scores"].values())
+        assert claim["evidence"], claim
+        for evidence in claim["evidence"]:
+            assert 0 <= evidence["span"]["start"] < evidence["span"]["end"] <= len(evidence["text"])
+    born = check["claims"][2]
+    assert born["verdict"] == "SUPPORTED"
+    assert born["evidence"][0]["document_id"] == "curie"
+    assert born["evidence"][0]["stance"] == "supports"
+
+
+def test_number_mismatch_is_refuted_with_spans_on_both_sides(api: Api) -> None:
+    text = "The Eiffel Tower was completed in 1901 in Paris, France."
+    claim = api.client.post(
+        "/v1/checks", json={"text": text}, headers=api.headers("pipeline")
+    ).json()["claims"][0]
+    assert claim["verdict"] == "REFUTED", claim
+    reason = next(r for r in claim["reasons"] if r["code"] == "date_mismatch")
+    assert reason["claim"]["text"] == "1901"
+    assert (
+        claim["text"][reason["claim"]["span"]["start"] : reason["claim"]["span"]["end"]] == "1901"
+    )
+    evidence = next(
+        e for e in claim["evidence"] if e["passage_id"] == reason["evidence"]["passage_id"]
+    )
+    span = reason["evidence"]["span"]
+    assert evidence["text"][span["start"] : span["end"]] == "1889"
+    assert claim["flagged"] is True
+
+
+def test_store_false_keeps_nothing(api: Api) -> None:
+    before = _rows(api)
+    response = api.client.post(
+        "/v1/checks", json={"text": TEXT, "store": False}, headers=api.headers("pipeline")
+    )
+    assert response.status_code == 201
+    assert response.json()["stored"] is False
+    assert _rows(api) == before
+    assert (
+        api.client.get(
+            f"/v1/checks/{response.json()['id']}", headers=api.headers("admin")
+        ).status_code
+        == 404
+    )
+
+
+def test_claims_verify_checks_each_claim_as_given(api: Api) -> None:
+    claims = ["Marie Curie was born in Warsaw.", "Python was first released in 1991."]
+    response = api.client.post(
+        "/v1/claims:verify", json={"claims": claims}, headers=api.headers("pipeline")
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["kind"] == "verify"
+    assert [c["text"] for c in body["claims"]] == claims
+    assert [c["verdict"] for c in body["claims"]] == ["SUPPORTED", "SUPPORTED"]
+
+
+def test_unknown_corpus_is_422_and_writes_nothing(api: Api) -> None:
+    before = _rows(api)
+    response = api.client.post(
+        "/v1/checks", json={"text": TEXT, "corpus": "nope"}, headers=api.headers("pipeline")
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "unknown_corpus"
+    assert _rows(api) == before
+
+
+def test_top_k_option_limits_evidence(api: Api) -> None:
+    check = api.client.post(
+        "/v1/checks", json={"text": TEXT, "options": {"top_k": 1}}, headers=api.headers("pipeline")
+    ).json()
+    assert all(len(c["evidence"]) <= 1 for c in check["claims"])

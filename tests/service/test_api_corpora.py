@@ -1,0 +1,87 @@
+"""Corpora over the API: create, add documents (JSON and NDJSON), show, search."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Api
+
+
+def test_new_documents_make_a_new_version_without_reembedding_old_ones(api: Api) -> None:
+    corpus = api.client.get("/v1/corpora/docs", headers=api.headers("trainer")).json()
+    assert corpus["version"] == 1 and corpus["documents"] == 3 and corpus["passages"] >= 3
+
+    embedded_before = api.embedder.texts
+    ndjson = json.dumps(
+        {"id": "moon", "title": "Moon", "text": "The Moon orbits the Earth. It is 384,400 km away."}
+    )
+    response = api.client.post(
+        "/v1/corpora/docs/documents",
+        content=ndjson + "\n",
+        headers={**api.headers("admin"), "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "corpus": "docs",
+        "version": 2,
+        "added": 1,
+        "replaced": 0,
+        "unchanged": 0,
+        "passages": corpus["passages"] + 1,
+    }
+    assert api.embedder.texts - embedded_before == 1  # only the new passage
+
+    search = api.client.get(
+        "/v1/corpora/docs/search",
+        params={"q": "moon orbits earth", "k": 2},
+        headers=api.headers("pipeline"),
+    ).json()
+    assert search["corpus"] == {"name": "docs", "version": 2}
+    assert search["results"][0]["document_id"] == "moon"
+    assert len(search["results"]) == 2
+    scores = [r["score"] for r in search["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_same_documents_again_change_nothing_and_replacements_replace(api: Api) -> None:
+    rows = [
+        {
+            "id": "python",
+            "title": "Python",
+            "text": "Python is a programming language created by Guido van Rossum. "
+            "It was first released in 1991.",
+        }
+    ]
+    same = api.client.post("/v1/corpora/docs/documents", json=rows, headers=api.headers("admin"))
+    assert same.json()["version"] == 1 and same.json()["unchanged"] == 1
+
+    rows[0]["text"] = "Python is a snake of the family Pythonidae."
+    changed = api.client.post("/v1/corpora/docs/documents", json=rows, headers=api.headers("admin"))
+    assert changed.json()["version"] == 2 and changed.json()["replaced"] == 1
+    hits = api.client.get(
+        "/v1/corpora/docs/search",
+        params={"q": "Guido van Rossum", "k": 10},
+        headers=api.headers("admin"),
+    ).json()["results"]
+    assert all("Guido" not in hit["text"] for hit in hits)
+
+
+def test_list_and_create_corpora(api: Api) -> None:
+    created = api.client.post(
+        "/v1/corpora",
+        json={"name": "empty", "description": "nothing"},
+        headers=api.headers("admin"),
+    )
+    assert created.status_code == 201
+    assert created.json()["version"] == 0 and created.json()["passages"] == 0
+    names = [c["name"] for c in api.client.get("/v1/corpora", headers=api.headers("admin")).json()]
+    assert names == ["docs", "empty"]
+    again = api.client.post("/v1/corpora", json={"name": "empty"}, headers=api.headers("admin"))
+    assert again.status_code == 409 and again.json()["code"] == "corpus_exists"
+    check = api.client.post(
+        "/v1/checks",
+        json={"text": "Paris is in France.", "corpus": "empty"},
+        headers=api.headers("pipeline"),
+    ).json()
+    assert check["claims"][0]["verdict"] == "NOT_ENOUGH_INFO"
+    assert check["claims"][0]["reasons"][0]["code"] == "no_evidence"

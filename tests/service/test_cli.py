@@ -1,0 +1,96 @@
+"""The claimsieve command line, run in-process against a temporary data folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from service.settings import get_settings
+from service.store import db as store_db
+from service.store import keys as key_store
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CLAIMSIEVE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()
+
+
+def test_keys_create_prints_the_key_alone_then_list_and_revoke(data_dir: Path, capsys) -> None:
+    assert main(["keys", "create", "--role", "trainer", "--name", "ana"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("cs_")
+    key = out.strip()
+    engine = store_db.make_engine(get_settings().resolved_database_url)
+    with store_db.make_session_factory(engine)() as db:
+        found = key_store.find_active_key(db, key)
+        assert found is not None and (found.name, found.role) == ("ana", "trainer")
+    assert main(["keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "trainer\tana" in listed and key not in listed
+    assert main(["keys", "revoke", str(found.id)]) == 0
+    with store_db.make_session_factory(engine)() as db:
+        assert key_store.find_active_key(db, key) is None
+    engine.dispose()
+    assert main(["keys", "revoke", "999"]) == 1
+    assert "no API key" in capsys.readouterr().err
+
+
+def test_db_upgrade_creates_the_database(data_dir: Path) -> None:
+    assert main(["db", "upgrade"]) == 0
+    assert (data_dir / "claimsieve.db").exists()
+
+
+def test_serve_refuses_no_auth_off_loopback(data_dir: Path, capsys) -> None:
+    assert main(["serve", "--no-auth", "--host", "0.0.0.0"]) == 2
+    assert "loopback" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_with_usage(data_dir: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["keys", "create", "--role", "superuser", "--name", "x"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.models
+def test_corpus_add_then_check_with_the_real_models(
+    data_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tower.md").write_text(
+        "# Eiffel Tower\n\nThe Eiffel Tower is a wrought-iron lattice tower in Paris, France. "
+        "It was completed in 1889.\n"
+    )
+    (docs / "more.jsonl").write_text(
+        json.dumps(
+            {
+                "id": "curie",
+                "title": "Marie Curie",
+                "text": "Marie Curie was born in Warsaw in 1867.",
+            }
+        )
+        + "\n"
+    )
+    assert main(["corpus", "add", "facts", str(docs)]) == 0
+    assert "facts: version 1, 2 added" in capsys.readouterr().out
+    assert main(["corpus", "list"]) == 0
+    assert capsys.readouterr().out.startswith("facts\tv1\t2 documents")
+
+    monkeypatch.setenv("CLAIMSIEVE_DEFAULT_CORPUS", "facts")
+    get_settings.cache_clear()
+    text = "The Eiffel Tower was completed in 1925. Marie Curie was born in Warsaw."
+    assert main(["check", text, "--json"]) == 0
+    check = json.loads(capsys.readouterr().out)
+    verdicts = [c["verdict"] for c in check["claims"]]
+    assert verdicts == ["REFUTED", "SUPPORTED"], check["claims"]
+    for claim in check["claims"]:
+        assert "".join(text[s["start"] : s["end"]] for s in claim["spans"]) == claim["source_text"]
+    assert main(["check", text]) == 0
+    table = capsys.readouterr().out
+    assert "REFUTED" in table and "reason date_mismatch" in table and "factuality 0.50" in table
