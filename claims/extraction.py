@@ -125,9 +125,13 @@ def checkworthiness(sentence: SpacySpan, is_heading: bool) -> str | None:
     if not any(t.pos_ in {"VERB", "AUX"} for t in words):
         return "no_statement" if len(words) < 4 else None
     first = words[0]
-    has_subject = any(t.dep_ in {"nsubj", "nsubjpass", "expl", "csubj"} for t in words)
-    if first.tag_ == "VB" and first.dep_ == "ROOT" and not has_subject:
-        return "instruction"
+    # An imperative: the sentence opens with its root verb in base form, and that
+    # verb has no subject of its own ("Click the button", "Run the tests").
+    if first.tag_ == "VB" and first.dep_ == "ROOT":
+        if not any(
+            child.dep_ in {"nsubj", "nsubjpass", "expl", "csubj"} for child in first.children
+        ):
+            return "instruction"
     return None
 
 

@@ -84,12 +84,14 @@ def _mentions(text: str) -> list[_Mention]:
     return found
 
 
-def _same_value(a: str, b: str) -> bool:
+def _same_value(a: str, b: str, kind: str) -> bool:
+    if kind == "date":
+        return a.lower() == b.lower()
     try:
         x, y = float(a), float(b)
     except ValueError:
         return a.lower() == b.lower()
-    return math.isclose(x, y, rel_tol=0.005)
+    return math.isclose(x, y, rel_tol=1e-3)
 
 
 def _negated(doc: Doc) -> bool:
@@ -286,7 +288,9 @@ class SimilarityRulesVerifier:
         found = [(sentence, m) for sentence, _ in related for m in _mentions(sentence.text)]
         for mention in _mentions(claim.text):
             same_kind = [(s, m) for s, m in found if m.kind == mention.kind]
-            if same_kind and not any(_same_value(mention.value, m.value) for _, m in same_kind):
+            if same_kind and not any(
+                _same_value(mention.value, m.value, m.kind) for _, m in same_kind
+            ):
                 sentence, other = same_kind[0]
                 reasons.append(
                     evidence_reason(

@@ -70,6 +70,8 @@ def read_paths(paths: Iterable[Path]) -> Iterator[Document]:
         paths: Files or folders. Files in folders are read when their suffix is known.
     """
     for path in paths:
+        if not path.exists():
+            raise IngestError(f"{path}: no such file or folder")
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 if child.suffix in JSONL_SUFFIXES:
@@ -80,8 +82,6 @@ def read_paths(paths: Iterable[Path]) -> Iterator[Document]:
             yield from read_jsonl(path)
         elif path.suffix in TEXT_SUFFIXES:
             yield read_text_file(path, path.name)
-        elif not path.exists():
-            raise IngestError(f"{path}: no such file or folder")
         else:
             raise IngestError(f"{path}: unknown file type (use .jsonl, .ndjson, .txt or .md)")
 
