@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # claimsieve: the HTTP service, CPU only.
 FROM python:3.11-slim
 

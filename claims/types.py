@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+from numpy.typing import NDArray
+
 
 class Label(StrEnum):
     SUPPORTED = "SUPPORTED"
@@ -50,7 +53,11 @@ class Claim:
 
 @dataclass(frozen=True)
 class Passage:
-    """A piece of evidence handed to a verifier, with where it came from."""
+    """A piece of evidence handed to a verifier, with where it came from.
+
+    ``sentences`` (spans into ``text``) and their ``sentence_vectors`` may come
+    precomputed from the index; a verifier splits and encodes when they do not.
+    """
 
     passage_id: str
     document_id: str
@@ -58,6 +65,8 @@ class Passage:
     text: str
     doc_span: Span
     retrieval_score: float = 0.0
+    sentences: tuple[Span, ...] = ()
+    sentence_vectors: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from claims.nlp import NLP_LOCK
-from claims.text import split_sentences
 from claims.types import (
     Claim,
     EvidenceJudgement,
@@ -31,6 +30,7 @@ from claims.types import (
     Stance,
     Verdict,
 )
+from retrieval.text import split_sentences, titled
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -92,6 +92,10 @@ def _same_value(a: str, b: str, kind: str) -> bool:
     except ValueError:
         return a.lower() == b.lower()
     return math.isclose(x, y, rel_tol=1e-3)
+
+
+def _split(text: str) -> list[Span]:
+    return [Span(start, end) for start, end in split_sentences(text)] or [Span(0, len(text))]
 
 
 def _negated(doc: Doc) -> bool:
@@ -159,25 +163,30 @@ class SimilarityRulesVerifier:
             raise ValueError("verify() needs one evidence list per claim")
         if not claims:
             return []
-        # Every evidence sentence, encoded once in one batch together with the claims.
+        # Evidence sentences come pre-encoded from the index; any that do not are
+        # encoded here, in one batch together with the claims.
         split = [
-            [(p, split_sentences(p.text) or [Span(0, len(p.text))]) for p in passages]
-            for passages in evidence
+            [(p, list(p.sentences) or _split(p.text)) for p in passages] for passages in evidence
         ]
-        texts = [claim.text for claim in claims] + [
-            f"{passage.title}: {span.slice(passage.text)}"
+        missing = [
+            titled(passage.title, span.slice(passage.text))
             for per_claim in split
             for passage, spans in per_claim
+            if passage.sentence_vectors is None or len(passage.sentence_vectors) != len(spans)
             for span in spans
         ]
-        vectors = self._encoder.encode(texts)
+        vectors = self._encoder.encode([claim.text for claim in claims] + missing)
         cursor = len(claims)
         aligned: list[list[_Sentence]] = []
         for i, per_claim in enumerate(split):
             sentences = []
             for passage, spans in per_claim:
-                sims = vectors[cursor : cursor + len(spans)] @ vectors[i]
-                cursor += len(spans)
+                given = passage.sentence_vectors
+                if given is not None and len(given) == len(spans):
+                    sims = np.asarray(given) @ vectors[i]
+                else:
+                    sims = vectors[cursor : cursor + len(spans)] @ vectors[i]
+                    cursor += len(spans)
                 sentences += [
                     _Sentence(passage, sp, float(v)) for sp, v in zip(spans, sims, strict=True)
                 ]
@@ -314,14 +323,14 @@ class SimilarityRulesVerifier:
                 continue
             rival = next(((s, e) for s, e in rivals if e.label_ == entity.label_), None)
             if rival is not None:
-                sentence, other = rival
+                rival_sentence, rival_entity = rival
                 reasons.append(
                     evidence_reason(
                         "entity_mismatch",
-                        f"the claim names {entity.text}; the evidence names {other.text}",
+                        f"the claim names {entity.text}; the evidence names {rival_entity.text}",
                         Span(entity.start_char, entity.end_char),
-                        sentence,
-                        Span(other.start_char, other.end_char),
+                        rival_sentence,
+                        Span(rival_entity.start_char, rival_entity.end_char),
                     )
                 )
 

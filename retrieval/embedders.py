@@ -12,6 +12,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from retrieval.errors import EmbedderError
+
 
 class Embedder(Protocol):
     name: str
@@ -44,12 +46,15 @@ class MiniLMEmbedder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         path = model_path or default_model_path()
         self._model: Any = SentenceTransformer(str(path), device=device)
         self.name = path.name if model_path else "all-MiniLM-L6-v2"
-        self.dim = int(self._model.get_embedding_dimension())
+        dim = self._model.get_embedding_dimension()
+        if not dim:
+            raise EmbedderError(f"{path} does not declare its embedding dimension")
+        self.dim = int(dim)
         self._batch_size = batch_size
         self._lock = threading.Lock()
 
@@ -83,7 +88,7 @@ def encode_with_progress(
 
     parts = [np.zeros((0, embedder.dim), dtype=np.float32)]
     with tqdm(
-        total=len(texts), desc=label, unit="passage", file=sys.stderr, disable=len(texts) < batch
+        total=len(texts), desc=label, unit="text", file=sys.stderr, disable=len(texts) < batch
     ) as bar:
         for start in range(0, len(texts), batch):
             parts.append(embedder.encode(texts[start : start + batch]))

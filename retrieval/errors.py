@@ -2,6 +2,7 @@
 
 RetrievalError                base; every error has a stable ``code`` and a human ``message``
  ├── IngestError              a document or input file cannot be read
+ ├── EmbedderError            an embedding model cannot be loaded or used
  └── SnapshotError            an index snapshot is missing or inconsistent
 """
 
@@ -16,6 +17,10 @@ class RetrievalError(Exception):
 
 class IngestError(RetrievalError):
     code = "bad_document"
+
+
+class EmbedderError(RetrievalError):
+    code = "embedder_error"
 
 
 class SnapshotError(RetrievalError):

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from retrieval.errors import IngestError
+from retrieval.text import split_sentences
 from retrieval.types import Document, Passage
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
@@ -132,14 +133,16 @@ def chunk(document: Document, max_chars: int = 800) -> list[Passage]:
         while end > start and text[end - 1].isspace():
             end -= 1
         if end > start:
+            passage_text = text[start:end]
             passages.append(
                 Passage(
                     f"{document.id}@{start}",
                     document.id,
                     document.title,
-                    text[start:end],
+                    passage_text,
                     start,
                     end,
+                    tuple(split_sentences(passage_text)),
                 )
             )
     return passages

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 
 @dataclass(frozen=True)
 class Document:
@@ -18,7 +21,10 @@ class Document:
 
 @dataclass(frozen=True)
 class Passage:
-    """A chunk of a document; ``start``/``end`` index the document text."""
+    """A chunk of a document; ``start``/``end`` index the document text.
+
+    ``sentences`` are ``(start, end)`` offsets into the passage text.
+    """
 
     id: str
     document_id: str
@@ -26,9 +32,13 @@ class Passage:
     text: str
     start: int
     end: int
+    sentences: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
 class Hit:
+    """A search result; ``sentence_vectors`` holds one embedding per passage sentence."""
+
     passage: Passage
     score: float
+    sentence_vectors: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)

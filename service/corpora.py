@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from retrieval import snapshots
@@ -69,7 +70,8 @@ class Corpora:
         manifest = Manifest(
             name, 0, 0, 0, self._embedder.name, self._embedder.dim, datetime.now(UTC).isoformat()
         )
-        return Snapshot(manifest, [], DenseIndex(self._embedder.dim))
+        empty = np.zeros((0, self._embedder.dim), dtype=np.float32)
+        return Snapshot(manifest, [], DenseIndex(self._embedder.dim), empty)
 
     def current(self, name: str) -> Snapshot | None:
         """The current snapshot of corpus ``name``, or ``None`` if there is no such corpus."""

@@ -44,7 +44,16 @@ class Outcome:
 
 def _as_passage(hit: Hit) -> Passage:
     p = hit.passage
-    return Passage(p.id, p.document_id, p.title, p.text, Span(p.start, p.end), hit.score)
+    return Passage(
+        p.id,
+        p.document_id,
+        p.title,
+        p.text,
+        Span(p.start, p.end),
+        hit.score,
+        sentences=tuple(Span(start, end) for start, end in p.sentences),
+        sentence_vectors=hit.sentence_vectors,
+    )
 
 
 class Checker:

@@ -70,7 +70,7 @@ class EvidenceOut(BaseModel):
             doc_span=SpanOut(start=row.doc_start, end=row.doc_end),
             retrieval_score=row.retrieval_score,
             similarity=row.similarity,
-            stance=row.stance,  # type: ignore[arg-type]
+            stance=row.stance,
         )
 
 
@@ -101,7 +101,7 @@ class ClaimOut(BaseModel):
             spans=[SpanOut(**s) for s in row.spans],
             checkworthy=row.checkworthy,
             checkworthy_reason=row.checkworthy_reason,
-            verdict=row.verdict,  # type: ignore[arg-type]
+            verdict=row.verdict,
             confidence=row.confidence,
             scores=row.scores,
             flagged=row.flagged,
@@ -131,7 +131,7 @@ class CheckOut(BaseModel):
         return cls(
             id=row.id,
             kind=row.kind,
-            stored=stored,  # type: ignore[arg-type]
+            stored=stored,
             corpus=NameVersion(name=row.corpus_name, version=row.corpus_version),
             verifier=NameVersion(name=row.verifier, version=row.verifier_version),
             extractor=row.extractor,

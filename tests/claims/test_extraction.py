@@ -74,7 +74,9 @@ def test_empty_and_too_long_text_are_domain_errors(extractor) -> None:
         extractor.extract("a" * 5_001)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.text(min_size=1, max_size=400))
 def test_spans_slice_the_text_for_any_unicode(extractor, text: str) -> None:
     if not text.strip():
@@ -88,15 +90,19 @@ def test_spans_slice_the_text_for_any_unicode(extractor, text: str) -> None:
     assert extractor.extract(text) == claims  # deterministic
 
 
-sentence = st.sampled_from([
-    "Paris is the capital of France.",
-    "The tower was completed in 1889.",
-    "Marie Curie won two Nobel Prizes.",
-    "Water boils at 100 degrees Celsius.",
-])
+sentence = st.sampled_from(
+    [
+        "Paris is the capital of France.",
+        "The tower was completed in 1889.",
+        "Marie Curie won two Nobel Prizes.",
+        "Water boils at 100 degrees Celsius.",
+    ]
+)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(sentence, min_size=1, max_size=6), st.sampled_from([" ", "\n", "\n\n", "\n- "]))
 def test_every_checkable_sentence_is_covered(extractor, sentences, joiner) -> None:
     text = joiner.join(sentences)

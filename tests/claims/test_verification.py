@@ -9,9 +9,14 @@ from claims.types import Claim, ClaimResult, Label, Passage, Span, Verdict
 from claims.verification import SimilarityRulesVerifier
 from tests.factories import FakeEmbedder
 
-TOWER = Passage("t@0", "t", "Eiffel Tower",
-                "The Eiffel Tower is a lattice tower in Paris, France. "
-                "It was completed in 1889 and is 330 metres tall.", Span(0, 103))
+TOWER = Passage(
+    "t@0",
+    "t",
+    "Eiffel Tower",
+    "The Eiffel Tower is a lattice tower in Paris, France. "
+    "It was completed in 1889 and is 330 metres tall.",
+    Span(0, 103),
+)
 CURIE = Passage("c@0", "c", "Marie Curie", "Marie Curie was born in Warsaw in 1867.", Span(0, 38))
 
 
@@ -25,9 +30,11 @@ def verifier(nlp):
 
 
 def test_supported_refuted_and_no_evidence(verifier) -> None:
-    claims = [claim("Marie Curie was born in Warsaw in 1867."),
-              claim("Marie Curie was born in Warsaw in 1876."),
-              claim("Marie Curie was born in Warsaw.")]
+    claims = [
+        claim("Marie Curie was born in Warsaw in 1867."),
+        claim("Marie Curie was born in Warsaw in 1876."),
+        claim("Marie Curie was born in Warsaw."),
+    ]
     supported, refuted, no_evidence = verifier.verify(claims, [[CURIE], [CURIE], []])
     assert supported.label is Label.SUPPORTED
     assert refuted.label is Label.REFUTED
@@ -72,9 +79,11 @@ def test_mismatched_lengths_are_a_programming_error(verifier) -> None:
 @pytest.mark.models
 def test_with_minilm(minilm, nlp) -> None:
     verifier = SimilarityRulesVerifier(minilm, nlp)
-    claims = [claim("The Eiffel Tower was finished in 1889."),
-              claim("The Eiffel Tower was finished in 1925."),
-              claim("Bananas are an excellent source of potassium.")]
+    claims = [
+        claim("The Eiffel Tower was finished in 1889."),
+        claim("The Eiffel Tower was finished in 1925."),
+        claim("Bananas are an excellent source of potassium."),
+    ]
     verdicts = verifier.verify(claims, [[TOWER, CURIE]] * 3)
     assert [v.label for v in verdicts] == [Label.SUPPORTED, Label.REFUTED, Label.NOT_ENOUGH_INFO]
     assert verdicts[1].reasons[0].code == "date_mismatch"
@@ -86,11 +95,37 @@ def test_summary_and_flags() -> None:
         c = Claim("x", "x", (Span(0, 1),), checkworthy=label is not None)
         return ClaimResult(c, v, is_flagged(v, 0.6))
 
-    results = [result(Label.SUPPORTED), result(Label.SUPPORTED, 0.5), result(Label.REFUTED),
-               result(None)]
+    results = [
+        result(Label.SUPPORTED),
+        result(Label.SUPPORTED, 0.5),
+        result(Label.REFUTED),
+        result(None),
+    ]
     summary = summarise(results)
     assert summary.claims == 4 and summary.checkworthy == 3 and summary.not_checkworthy == 1
     assert summary.counts[Label.SUPPORTED] == 2 and summary.counts[Label.REFUTED] == 1
     assert summary.flagged == 2
     assert summary.factuality == pytest.approx(2 / 3)
     assert summarise([result(None)]).factuality is None
+
+
+def test_precomputed_sentence_vectors_are_used_instead_of_encoding(nlp) -> None:
+    encoder = FakeEmbedder()
+    spans = (Span(0, 38),)
+    vectors = encoder.encode([f"{CURIE.title}: {CURIE.text}"])
+    ready = Passage(
+        CURIE.passage_id,
+        CURIE.document_id,
+        CURIE.title,
+        CURIE.text,
+        CURIE.doc_span,
+        sentences=spans,
+        sentence_vectors=vectors,
+    )
+    encoder.texts = 0
+    verifier = SimilarityRulesVerifier(encoder, nlp)
+    (from_index,) = verifier.verify([claim("Marie Curie was born in Warsaw in 1867.")], [[ready]])
+    assert encoder.texts == 1  # the claim only
+    (computed,) = verifier.verify([claim("Marie Curie was born in Warsaw in 1867.")], [[CURIE]])
+    assert encoder.texts == 1 + 2
+    assert from_index.scores == pytest.approx(computed.scores)

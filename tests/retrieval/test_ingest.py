@@ -19,7 +19,7 @@ def test_chunks_keep_document_offsets_and_cover_the_text(text: str, max_chars: i
     passages = chunk(document, max_chars)
     end = 0
     for passage in passages:
-        assert text[passage.start:passage.end] == passage.text
+        assert text[passage.start : passage.end] == passage.text
         assert passage.text == passage.text.strip() and passage.text
         assert len(passage.text) <= max_chars
         assert passage.start >= end
@@ -30,8 +30,10 @@ def test_chunks_keep_document_offsets_and_cover_the_text(text: str, max_chars: i
 
 def test_read_jsonl_text_markdown_and_folders(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text(
-        json.dumps({"id": "x", "title": "X", "text": "Ex.", "metadata": {"k": 1}}) + "\n\n"
-        + json.dumps({"id": 7, "text": "Seven."}) + "\n"
+        json.dumps({"id": "x", "title": "X", "text": "Ex.", "metadata": {"k": 1}})
+        + "\n\n"
+        + json.dumps({"id": 7, "text": "Seven."})
+        + "\n"
     )
     sub = tmp_path / "notes"
     sub.mkdir()
@@ -40,7 +42,10 @@ def test_read_jsonl_text_markdown_and_folders(tmp_path: Path) -> None:
     (sub / "skip.bin").write_bytes(b"\x00\x01")
     docs = list(read_paths([tmp_path]))
     assert [(d.id, d.title) for d in docs] == [
-        ("x", "X"), ("7", "7"), ("notes/n.md", "Heading here"), ("notes/t.txt", "Plain text file.")
+        ("x", "X"),
+        ("7", "7"),
+        ("notes/n.md", "Heading here"),
+        ("notes/t.txt", "Plain text file."),
     ]
     assert docs[0].metadata == {"k": 1}
 

@@ -36,12 +36,17 @@ def test_next_version_embeds_only_new_passages_and_drops_replaced(tmp_path: Path
     first = snapshots.build("c", 1, embedder, documents())
     embedded = embedder.texts
     replacement = Document("python", "Python", "Python is a genus of snakes.")
-    second = snapshots.build("c", 2, embedder, [replacement], previous=first,
-                             removed_ids=frozenset({"python"}))
-    assert embedder.texts - embedded == 1
+    second = snapshots.build(
+        "c", 2, embedder, [replacement], previous=first, removed_ids=frozenset({"python"})
+    )
+    assert embedder.texts - embedded == 2  # the one new passage and its one sentence
     assert {p.document_id for p in second.passages} == {"eiffel", "curie", "python"}
     assert all("Guido" not in p.text for p in second.passages)
     assert len(second.passages) == len(second.index)
+    for row, passage in enumerate(second.passages):  # sentence vectors still line up
+        text = passage.text[slice(*passage.sentences[0])]
+        expected = embedder.encode([f"{passage.title}: {text}"])[0]
+        assert np.allclose(second.sentences_of(row)[0], expected)
 
 
 def test_a_failed_write_leaves_no_folder(tmp_path: Path, monkeypatch) -> None:
@@ -61,8 +66,9 @@ def test_an_inconsistent_snapshot_is_refused(tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path)
     folder = store.write(snapshots.build("c", 1, FakeEmbedder(), documents()))
     with (folder / "passages.jsonl").open("a") as extra:
-        extra.write('{"id": "x", "document_id": "x", "title": "x", "text": "x", '
-                    '"start": 0, "end": 1}\n')
+        extra.write(
+            '{"id": "x", "document_id": "x", "title": "x", "text": "x", "start": 0, "end": 1}\n'
+        )
     with pytest.raises(SnapshotError, match="passages"):
         store.load(folder)
     with pytest.raises(SnapshotError):

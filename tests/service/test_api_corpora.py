@@ -29,7 +29,7 @@ def test_new_documents_make_a_new_version_without_reembedding_old_ones(api: Api)
         "unchanged": 0,
         "passages": corpus["passages"] + 1,
     }
-    assert api.embedder.texts - embedded_before == 1  # only the new passage
+    assert api.embedder.texts - embedded_before == 3  # the new passage and its 2 sentences
 
     search = api.client.get(
         "/v1/corpora/docs/search",

@@ -38,7 +38,10 @@ def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--no-auth", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -79,8 +82,9 @@ def test_readme_example_against_the_real_server_and_a_restart(tmp_path: Path) ->
         assert check["corpus"]["name"] == "python-reference"
         assert check["claims"], check
         for claim in check["claims"]:
-            assert "".join(sent[s["start"]:s["end"]] for s in claim["spans"]) \
-                == claim["source_text"]
+            assert (
+                "".join(sent[s["start"] : s["end"]] for s in claim["spans"]) == claim["source_text"]
+            )
         assert check["claims"][0]["verdict"] == "SUPPORTED"
         assert check["claims"][0]["evidence"][0]["document_id"] == "topic:for"
     finally:

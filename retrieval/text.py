@@ -1,10 +1,8 @@
-"""Small text utilities with character offsets, shared by the verifiers."""
+"""Sentence boundaries with character offsets, without a parser (fast enough for indexing)."""
 
 from __future__ import annotations
 
 import re
-
-from claims.types import Span
 
 # A sentence ends at . ! or ? followed by space and an upper-case letter, digit or
 # opening quote/bracket, unless the word before the stop is a common abbreviation.
@@ -18,16 +16,16 @@ _PARAGRAPH = re.compile(r"\n[ \t]*\n|\n[ \t]*[=*~^-]{3,}[ \t]*(?:\n|$)")
 _WORD_BEFORE = re.compile(r"([A-Za-z.]+)\.$")
 
 
-def split_sentences(text: str) -> list[Span]:
-    """Split a passage into sentence spans without a parser (fast, for evidence).
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Split a passage into sentences.
 
     Args:
         text: Passage text.
 
     Returns:
-        Spans covering each sentence, whitespace trimmed, in order.
+        ``(start, end)`` offsets of each sentence, whitespace trimmed, in order.
     """
-    spans: list[Span] = []
+    spans: list[tuple[int, int]] = []
     cursor = 0
     for brk in [*_PARAGRAPH.finditer(text), None]:
         stop = brk.start() if brk else len(text)
@@ -36,25 +34,29 @@ def split_sentences(text: str) -> list[Span]:
     return spans
 
 
-def _sentences(text: str, start: int, stop: int) -> list[Span]:
-    spans: list[Span] = []
+def titled(title: str, sentence: str) -> str:
+    """How an evidence sentence is embedded: with its title, since it often says only "it"."""
+    return f"{title}: {sentence}"
+
+
+def _sentences(text: str, start: int, stop: int) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
     for boundary in _BOUNDARY.finditer(text, start, stop):
         before = _WORD_BEFORE.search(text, start, boundary.start())
         if before and before.group(1).lower().rstrip(".") in _ABBREVIATIONS:
             continue
         end = boundary.end(1)
         if text[start:end].strip():
-            spans.append(_strip(text, Span(start, end)))
+            spans.append(_strip(text, start, end))
         start = boundary.end()
     if text[start:stop].strip():
-        spans.append(_strip(text, Span(start, stop)))
+        spans.append(_strip(text, start, stop))
     return spans
 
 
-def _strip(text: str, span: Span) -> Span:
-    start, end = span.start, span.end
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
-    return Span(start, end)
+    return start, end
