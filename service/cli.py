@@ -90,10 +90,8 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
 
     built = components.build(settings)
     outcome = built.checker.check(args.text, prompt=args.prompt, corpus=args.corpus)
-    check = check_store.to_rows(outcome, created_by="cli")
-    if not args.no_store:
-        with built.sessions() as db:
-            check_store.save_check(db, check)
+    with built.sessions() as db:
+        check = check_store.record(db, outcome, created_by="cli", store=not args.no_store)
     out = CheckOut.from_row(check, stored=not args.no_store).model_dump(mode="json")
     print(json.dumps(out, indent=2, ensure_ascii=False) if args.json else _claim_rows(out))
     return 0

@@ -20,9 +20,7 @@ def create_check(
     outcome = checker.check(
         body.text, prompt=body.prompt, corpus=body.corpus, top_k=body.options.top_k
     )
-    check = check_store.to_rows(outcome, body.metadata, principal.name)
-    if body.store:
-        check_store.save_check(db, check)
+    check = check_store.record(db, outcome, body.metadata, principal.name, store=body.store)
     return CheckOut.from_row(check, stored=body.store)
 
 
@@ -32,9 +30,7 @@ def verify_claims(
 ) -> CheckOut:
     """Verify the given claims against the corpus without splitting them."""
     outcome = checker.verify(body.claims, corpus=body.corpus, top_k=body.options.top_k)
-    check = check_store.to_rows(outcome, body.metadata, principal.name)
-    if body.store:
-        check_store.save_check(db, check)
+    check = check_store.record(db, outcome, body.metadata, principal.name, store=body.store)
     return CheckOut.from_row(check, stored=body.store)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -132,14 +133,7 @@ async def add_documents(
     documents = parse_documents(await request.body(), request.headers.get("content-type", ""))
     sources = [Document(d.id, d.title or d.id, d.text, d.metadata) for d in documents]
     result = await run_in_threadpool(corpora.add_documents, name, sources)
-    return AddDocumentsOut(
-        corpus=result.corpus,
-        version=result.version,
-        added=result.added,
-        replaced=result.replaced,
-        unchanged=result.unchanged,
-        passages=result.passages,
-    )
+    return AddDocumentsOut(**asdict(result))
 
 
 @router.get("/{name}/search")

@@ -98,10 +98,18 @@ def to_rows(
     return check
 
 
-def save_check(db: Session, check: Check) -> Check:
-    """Store a check with all its claims and evidence in one transaction."""
-    db.add(check)
-    db.commit()
+def record(
+    db: Session,
+    outcome: Outcome,
+    metadata: dict[str, Any] | None = None,
+    created_by: str | None = None,
+    store: bool = True,
+) -> Check:
+    """The rows of an outcome, stored in one transaction unless ``store`` is false."""
+    check = to_rows(outcome, metadata, created_by)
+    if store:
+        db.add(check)
+        db.commit()
     return check
 
 
