@@ -15,6 +15,7 @@ from claims.extraction import Extractor, validate_text
 from claims.types import Claim, ClaimResult, Passage, Span, Summary
 from claims.verification import Verifier
 from retrieval.embedders import Embedder
+from retrieval.snapshots import Snapshot
 from retrieval.types import Hit
 from service.corpora import Corpora
 from service.errors import BadRequestError, NotFoundError, UnknownCorpusError
@@ -101,20 +102,24 @@ class Checker:
         top_k: int | None = None,
     ) -> Outcome:
         """Split ``text`` into claims and verify each checkworthy one against the corpus."""
+        name, snapshot = self._corpus(corpus)
         claims = self.extractor.extract(text, prompt=prompt)
-        return self._judge("check", claims, text, prompt, corpus, top_k, self.extractor.name)
+        return self._judge(
+            "check", claims, text, prompt, name, snapshot, top_k, self.extractor.name
+        )
 
     def verify(
         self, claim_texts: Sequence[str], corpus: str | None = None, top_k: int | None = None
     ) -> Outcome:
         """Verify claims as given, without splitting them."""
+        name, snapshot = self._corpus(corpus)
         for claim_text in claim_texts:
             validate_text(claim_text, self.max_chars)
         claims = [
             Claim(t.strip(), t, (Span(len(t) - len(t.lstrip()), len(t.rstrip())),))
             for t in claim_texts
         ]
-        return self._judge("verify", claims, None, None, corpus, top_k, None)
+        return self._judge("verify", claims, None, None, name, snapshot, top_k, None)
 
     def search(self, corpus: str, query: str, k: int) -> tuple[int, list[Hit]]:
         """The corpus version searched and the ``k`` passages nearest to ``query``."""
@@ -123,20 +128,24 @@ class Checker:
             raise NotFoundError(f"no corpus named {corpus!r}", "corpus_not_found")
         return snapshot.version, snapshot.search(self.embedder.encode([query]), k)[0]
 
+    def _corpus(self, corpus: str | None) -> tuple[str, Snapshot]:
+        name = corpus or self.default_corpus
+        snapshot = self.corpora.current(name)
+        if snapshot is None:
+            raise UnknownCorpusError(f"no corpus named {name!r}")
+        return name, snapshot
+
     def _judge(
         self,
         kind: str,
         claims: list[Claim],
         text: str | None,
         prompt: str | None,
-        corpus: str | None,
+        name: str,
+        snapshot: Snapshot,
         top_k: int | None,
         extractor: str | None,
     ) -> Outcome:
-        name = corpus or self.default_corpus
-        snapshot = self.corpora.current(name)
-        if snapshot is None:
-            raise UnknownCorpusError(f"no corpus named {name!r}")
         if len(claims) > self.max_claims:
             raise BadRequestError(
                 f"the text holds {len(claims)} claims; the limit is {self.max_claims}",
