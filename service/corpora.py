@@ -116,6 +116,7 @@ class Corpora:
             changed = [d for d in documents if hashes.get(d.id) != corpus_store.content_hash(d)]
             replaced = frozenset(d.id for d in changed if d.id in hashes)
             previous = self.current(name)
+            db.commit()  # end the read transaction: embedding can take minutes
             if not changed:
                 assert previous is not None
                 return AddResult(
@@ -169,7 +170,10 @@ class Corpora:
             empty = corpus.current_version == 0
         if empty:
             log.info("building corpus %s (first start only)", name)
-            self.add_documents(name, documents())
+            try:
+                self.add_documents(name, documents())
+            except ConflictError:
+                log.info("another process built corpus %s first; using its version", name)
         snapshot = self.current(name)
         assert snapshot is not None
         return snapshot
