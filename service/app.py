@@ -69,6 +69,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not logging.getLogger().handlers:  # under plain uvicorn, show our progress lines
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         built = await run_in_threadpool(components.build, settings, embedder)
         app.state.sessions = built.sessions
         app.state.checker = built.checker
