@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,7 +89,7 @@ class Corpora:
             elif cached is not None and cached.version == row.version:
                 return cached
             else:
-                snapshot = self._store.load(Path(row.snapshot_path))
+                snapshot = self._store.load(self._store.root / row.snapshot_path)
             self._cache[name] = snapshot
             return snapshot
 
@@ -137,7 +136,8 @@ class Corpora:
                 snapshot.manifest.documents,
                 len(snapshot.passages),
                 self._embedder.name,
-                str(folder.resolve()),
+                # Relative to the snapshots root, so the data folder can move or be mounted.
+                folder.relative_to(self._store.root).as_posix(),
             )
             try:
                 corpus_store.record_version(db, corpus, new, changed)

@@ -13,7 +13,7 @@ from tests.factories import FakeEmbedder
 
 def test_restart_keeps_checks_and_reuses_the_snapshot(tmp_path: Path) -> None:
     settings = make_settings(
-        tmp_path, auth=False, default_corpus="python-reference", build_default_corpus=True
+        tmp_path / "data", auth=False, default_corpus="python-reference", build_default_corpus=True
     )
     first = FakeEmbedder()
     with TestClient(create_app(settings, embedder=first)) as client:
@@ -28,6 +28,9 @@ def test_restart_keeps_checks_and_reuses_the_snapshot(tmp_path: Path) -> None:
         ]
         stored = [client.get(f"/v1/checks/{i}").json() for i in ids]
 
+    # The data folder may move (a new mount, a restored backup): nothing in it is absolute.
+    (tmp_path / "data").rename(tmp_path / "moved")
+    settings = settings.model_copy(update={"data_dir": tmp_path / "moved"})
     second = FakeEmbedder()
     with TestClient(create_app(settings, embedder=second)) as client:
         assert second.calls == 0  # nothing embedded at start-up: the snapshot was loaded
