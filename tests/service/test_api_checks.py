@@ -134,3 +134,28 @@ def test_top_k_option_limits_evidence(api: Api) -> None:
         "/v1/checks", json={"text": TEXT, "options": {"top_k": 1}}, headers=api.headers("pipeline")
     ).json()
     assert all(len(c["evidence"]) <= 1 for c in check["claims"])
+
+
+def test_concurrent_checks_are_all_stored(api_any_db: Api) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = api_any_db
+
+    def post(n: int) -> str:
+        response = api.client.post(
+            "/v1/checks",
+            json={"text": f"Marie Curie won {n} prizes."},
+            headers=api.headers("pipeline"),
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(post, range(24)))
+    assert len(set(ids)) == 24
+    assert _rows(api)[0] == 24
+    for check_id in ids:
+        assert (
+            api.client.get(f"/v1/checks/{check_id}", headers=api.headers("admin")).status_code
+            == 200
+        )
