@@ -15,6 +15,7 @@ from retrieval.embedders import Embedder
 from service import components
 from service.cli import curl_example
 from service.errors import install_error_handlers, problem
+from service.metrics import Metrics, MetricsMiddleware
 from service.routes import checks, corpora, health, keys
 from service.settings import Settings, get_settings, is_loopback
 
@@ -90,7 +91,9 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )

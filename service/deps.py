@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from service.auth import Principal, authenticate, authorize
 from service.corpora import Corpora
+from service.metrics import Metrics
 from service.pipeline import Checker
 from service.settings import Settings
 
@@ -29,6 +30,11 @@ def get_checker(request: Request) -> Checker:
     return checker
 
 
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
 def get_corpora(request: Request) -> Corpora:
     corpora: Corpora = request.app.state.checker.corpora
     return corpora
@@ -38,6 +44,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_db)]
 CheckerDep = Annotated[Checker, Depends(get_checker)]
 CorporaDep = Annotated[Corpora, Depends(get_corpora)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 def _principal(request: Request, db: SessionDep, settings: SettingsDep) -> Principal:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import AnyRoleDep, CheckerDep, PipelineDep, SessionDep
+from service.deps import AnyRoleDep, CheckerDep, MetricsDep, PipelineDep, SessionDep
 from service.errors import NotFoundError
 from service.schemas import CheckOut, CheckRequest, ClaimOut, VerifyRequest
 from service.store import checks as check_store
@@ -14,22 +14,32 @@ router = APIRouter(prefix="/v1", tags=["checks"])
 
 @router.post("/checks", status_code=201)
 def create_check(
-    body: CheckRequest, checker: CheckerDep, db: SessionDep, principal: PipelineDep
+    body: CheckRequest,
+    checker: CheckerDep,
+    db: SessionDep,
+    principal: PipelineDep,
+    metrics: MetricsDep,
 ) -> CheckOut:
     """Split a response into claims and verify each against the corpus."""
     outcome = checker.check(
         body.text, prompt=body.prompt, corpus=body.corpus, top_k=body.options.top_k
     )
+    metrics.observe(outcome)
     check = check_store.record(db, outcome, body.metadata, principal.name, store=body.store)
     return CheckOut.from_row(check, stored=body.store)
 
 
 @router.post("/claims:verify", status_code=201)
 def verify_claims(
-    body: VerifyRequest, checker: CheckerDep, db: SessionDep, principal: PipelineDep
+    body: VerifyRequest,
+    checker: CheckerDep,
+    db: SessionDep,
+    principal: PipelineDep,
+    metrics: MetricsDep,
 ) -> CheckOut:
     """Verify the given claims against the corpus without splitting them."""
     outcome = checker.verify(body.claims, corpus=body.corpus, top_k=body.options.top_k)
+    metrics.observe(outcome)
     check = check_store.record(db, outcome, body.metadata, principal.name, store=body.store)
     return CheckOut.from_row(check, stored=body.store)
 

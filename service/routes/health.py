@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from service.schemas import Health
@@ -36,3 +37,10 @@ def readyz(request: Request) -> JSONResponse:
     ready = all(value.startswith("ok") for value in checks.values())
     health = Health(status="ready" if ready else "not_ready", checks=checks)
     return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Return Prometheus metrics (requests by route and status, latency, verdicts)."""
+    body = generate_latest(request.app.state.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -221,3 +221,21 @@ def test_health_and_readiness(api: Api) -> None:
     assert ready.json()["checks"]["database"] == "ok"
     assert api.client.get("/docs").status_code == 200
     assert "/v1/checks" in api.client.get("/openapi.json").json()["paths"]
+
+
+def test_metrics_count_requests_by_route_and_verdicts(api: Api) -> None:
+    api.client.post(
+        "/v1/checks",
+        json={"text": "Marie Curie was born in Warsaw. Is it so?"},
+        headers=api.headers("pipeline"),
+    )
+    api.client.get("/v1/checks/chk_nope", headers=api.headers("admin"))
+    response = api.client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert (
+        'claimsieve_http_requests_total{method="POST",route="/v1/checks",status="201"} 1.0' in text
+    )
+    assert 'route="/v1/checks/{check_id}",status="404"' in text
+    assert 'claimsieve_claims_total{verdict="SUPPORTED"} 1.0' in text
+    assert 'claimsieve_claims_total{verdict="NONE"} 1.0' in text
