@@ -59,6 +59,7 @@ _MONTH = re.compile(
     r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b"
 )
 _NEGATIONS = frozenset({"not", "n't", "never", "no", "none", "nobody", "nothing", "neither", "nor"})
+_NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer"]
 _ENTITY_TYPES = frozenset(
     {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "LANGUAGE", "PRODUCT"}
 )
@@ -99,7 +100,7 @@ def _split(text: str) -> list[Span]:
 
 
 def _negated(doc: Doc) -> bool:
-    return any(token.dep_ == "neg" or token.lower_ in _NEGATIONS for token in doc)
+    return any(token.lower_ in _NEGATIONS for token in doc)
 
 
 def _softmax(logits: dict[Label, float]) -> dict[Label, float]:
@@ -198,7 +199,8 @@ class SimilarityRulesVerifier:
         ]
         to_parse = [claim.text for claim in claims] + [s.text for c in candidates for s in c]
         with NLP_LOCK:
-            docs = iter(list(self._nlp.pipe(to_parse)))
+            # Entities and negation words are all the rules read: skip the parser and tagger.
+            docs = iter(list(self._nlp.pipe(to_parse, disable=_NOT_NEEDED)))
         claim_docs = [next(docs) for _ in claims]
         return [
             self._decide(claim, claim_doc, sentences, [(s, next(docs)) for s in related])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -94,3 +95,42 @@ def encode_with_progress(
             parts.append(embedder.encode(texts[start : start + batch]))
             bar.update(min(batch, len(texts) - start))
     return np.concatenate(parts)
+
+
+class MemoEmbedder:
+    """Remembers the vectors of recently encoded texts (least recently used out first).
+
+    A check encodes its claims twice, once to retrieve and once to verify; the
+    second time is free.
+
+    Args:
+        inner: The embedder that does the work.
+        capacity: How many texts to remember.
+    """
+
+    def __init__(self, inner: Embedder, capacity: int = 4096) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        self._capacity = capacity
+        self._memo: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._memo.clear()
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            known = {t: self._memo[t] for t in texts if t in self._memo}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, self.inner.encode(missing), strict=True))
+        with self._lock:
+            for text in texts:
+                self._memo[text] = known[text]
+                self._memo.move_to_end(text)
+            while len(self._memo) > self._capacity:
+                self._memo.popitem(last=False)
+        return np.stack([known[t] for t in texts])

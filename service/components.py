@@ -46,7 +46,7 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
     from claims.verification import SimilarityRulesVerifier
     from retrieval.builtin import NAME as BUILTIN
     from retrieval.builtin import python_reference
-    from retrieval.embedders import MiniLMEmbedder
+    from retrieval.embedders import MemoEmbedder, MiniLMEmbedder
 
     engine, sessions = open_database(settings)
     if embedder is None:
@@ -58,10 +58,13 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
     )
     if settings.build_default_corpus and settings.default_corpus == BUILTIN:
         corpora.ensure(BUILTIN, python_reference)
+    # Queries go through a memo (a check encodes its claims for retrieval, then to verify);
+    # corpus ingestion does not, since each passage is encoded once anyway.
+    queries = MemoEmbedder(embedder)
     checker = Checker(
         extractor=SentenceExtractor(nlp, settings.max_text_chars),
-        embedder=embedder,
-        verifier=SimilarityRulesVerifier(embedder, nlp),
+        embedder=queries,
+        verifier=SimilarityRulesVerifier(queries, nlp),
         corpora=corpora,
         default_corpus=settings.default_corpus,
         top_k=settings.top_k,

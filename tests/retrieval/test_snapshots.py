@@ -95,3 +95,19 @@ def test_search_returns_at_most_k_known_ids_best_first(texts, query, k) -> None:
     assert len({hit.passage.id for hit in hits}) == len(hits)
     scores = [hit.score for hit in hits]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_memo_embedder_encodes_each_text_once_and_forgets_the_oldest() -> None:
+    from retrieval.embedders import MemoEmbedder
+
+    inner = FakeEmbedder()
+    memo = MemoEmbedder(inner, capacity=3)
+    first = memo.encode(["a b", "c d", "a b"])
+    assert inner.texts == 2 and first.shape == (3, inner.dim)
+    assert np.allclose(first, inner.encode(["a b", "c d", "a b"]))
+    inner.texts = 0
+    assert np.allclose(memo.encode(["c d"]), first[1:2]) and inner.texts == 0
+    memo.encode(["e", "f"])  # capacity 3: "a b", the least recently used, goes
+    memo.encode(["a b"])
+    assert inner.texts == 3
+    assert memo.encode([]).shape == (0, inner.dim)
