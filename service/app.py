@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,13 +14,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retrieval.embedders import Embedder
 from service import components
-from service.cli import curl_example
 from service.errors import install_error_handlers, problem
 from service.metrics import Metrics, MetricsMiddleware
 from service.routes import checks, corpora, health, keys
 from service.settings import Settings, get_settings, is_loopback
 
 log = logging.getLogger("claimsieve")
+
+
+def curl_example(settings: Settings) -> str:
+    auth = "" if not settings.auth else ' -H "Authorization: Bearer $CLAIMSIEVE_KEY"'
+    body = json.dumps(
+        {
+            "text": "The for statement iterates over the items of a sequence. "
+            "Python lists are immutable."
+        }
+    )
+    return (
+        f"curl -s -X POST http://{settings.host}:{settings.port}/v1/checks{auth} "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
 
 
 class BodyLimit:

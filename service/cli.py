@@ -15,20 +15,6 @@ from service.settings import Settings, get_settings, is_loopback
 log = logging.getLogger("claimsieve")
 
 
-def curl_example(settings: Settings) -> str:
-    auth = "" if not settings.auth else ' -H "Authorization: Bearer $CLAIMSIEVE_KEY"'
-    body = json.dumps(
-        {
-            "text": "The for statement iterates over the items of a sequence. "
-            "Python lists are immutable."
-        }
-    )
-    return (
-        f"curl -s -X POST http://{settings.host}:{settings.port}/v1/checks{auth} "
-        f"-H 'Content-Type: application/json' -d '{body}'"
-    )
-
-
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
