@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,8 +13,35 @@ Role = Literal["admin", "trainer", "pipeline"]
 CORPUS_NAME = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 
 
+class Problem(BaseModel):
+    """The body of every error (RFC 9457), served as application/problem+json."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine-readable error code.")
+    errors: list[dict[str, Any]] | None = Field(None, description="Validation errors, if any.")
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries documenting problem+json answers for ``statuses``."""
+    return {
+        status: {
+            "description": "Problem",
+            "model": Problem,
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        for status in statuses
+    }
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields and type coercion ("store": 0) are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CheckOptions(Strict):
@@ -31,7 +58,9 @@ class CheckRequest(Strict):
 
 
 class VerifyRequest(Strict):
-    claims: list[str] = Field(min_length=1, description="Claims to verify as they are.")
+    claims: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="Claims to verify as they are."
+    )
     corpus: str | None = None
     options: CheckOptions = Field(default_factory=CheckOptions)
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from service.deps import AnyRoleDep, CheckerDep, MetricsDep, PipelineDep, SessionDep
 from service.errors import NotFoundError
-from service.schemas import CheckOut, CheckRequest, ClaimOut, VerifyRequest
+from service.schemas import CheckOut, CheckRequest, ClaimOut, VerifyRequest, problem_responses
 from service.store import checks as check_store
 
-router = APIRouter(prefix="/v1", tags=["checks"])
+router = APIRouter(
+    prefix="/v1", tags=["checks"], responses=problem_responses(400, 401, 403, 404, 413, 422, 500)
+)
 
 
-@router.post("/checks", status_code=201)
+@router.post("/checks", status_code=201, responses={200: {"description": "Checked, not stored"}})
 def create_check(
+    response: Response,
     body: CheckRequest,
     checker: CheckerDep,
     db: SessionDep,
@@ -26,11 +29,16 @@ def create_check(
     )
     metrics.observe(outcome)
     check = check_store.record(db, outcome, body.metadata, principal.name, store=body.store)
+    if not body.store:
+        response.status_code = 200  # nothing was created
     return CheckOut.from_row(check, stored=body.store)
 
 
-@router.post("/claims:verify", status_code=201)
+@router.post(
+    "/claims:verify", status_code=201, responses={200: {"description": "Verified, not stored"}}
+)
 def verify_claims(
+    response: Response,
     body: VerifyRequest,
     checker: CheckerDep,
     db: SessionDep,
@@ -41,6 +49,8 @@ def verify_claims(
     outcome = checker.verify(body.claims, corpus=body.corpus, top_k=body.options.top_k)
     metrics.observe(outcome)
     check = check_store.record(db, outcome, body.metadata, principal.name, store=body.store)
+    if not body.store:
+        response.status_code = 200  # nothing was created
     return CheckOut.from_row(check, stored=body.store)
 
 

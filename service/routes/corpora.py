@@ -27,10 +27,15 @@ from service.schemas import (
     SearchHitOut,
     SearchOut,
     SpanOut,
+    problem_responses,
 )
 from service.store import corpora as corpus_store
 
-router = APIRouter(prefix="/v1/corpora", tags=["corpora"])
+router = APIRouter(
+    prefix="/v1/corpora",
+    tags=["corpora"],
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 500),
+)
 
 _DOCUMENTS = TypeAdapter(list[DocumentIn])
 NDJSON_TYPES = (
@@ -118,7 +123,8 @@ def read_corpus(name: str, db: SessionDep, _: AnyRoleDep) -> CorpusOut:
                 "application/json": {
                     "schema": {
                         "type": "array",
-                        "items": {"$ref": "#/components/schemas/DocumentIn"},
+                        "minItems": 1,
+                        "items": DocumentIn.model_json_schema(),
                     }
                 },
                 "application/x-ndjson": {"schema": {"type": "string"}},

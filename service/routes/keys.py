@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from service.deps import AdminDep, SessionDep
-from service.schemas import KeyCreate, KeyCreated, KeyOut
+from service.schemas import KeyCreate, KeyCreated, KeyOut, problem_responses
 from service.store import keys as key_store
 from service.store.models import ApiKey
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(
+    prefix="/v1/keys", tags=["keys"], responses=problem_responses(400, 401, 403, 404, 422, 500)
+)
 
 
 def _out(key: ApiKey) -> KeyOut:
@@ -37,6 +41,8 @@ def list_keys(db: SessionDep, _: AdminDep) -> list[KeyOut]:
 
 
 @router.delete("/{key_id}")
-def revoke_key(key_id: int, db: SessionDep, _: AdminDep) -> KeyOut:
+def revoke_key(
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1)], db: SessionDep, _: AdminDep
+) -> KeyOut:
     """Revoke an API key; it stops working at once."""
     return _out(key_store.revoke_key(db, key_id))

@@ -98,6 +98,8 @@ def _counts(api: Api) -> tuple[int, ...]:
         ("/v1/checks", {"json": {"text": "a" * 20_001}}, "text_too_long"),
         ("/v1/checks", {"json": {"text": "Paris.", "corpus": "missing"}}, "unknown_corpus"),
         ("/v1/checks", {"json": {"text": "Paris.", "surprise": 1}}, "validation_error"),
+        ("/v1/checks", {"json": {"text": "Paris.", "store": 0}}, "validation_error"),
+        ("/v1/claims:verify", {"json": {"claims": [""]}}, "validation_error"),
         ("/v1/checks", {"json": {"text": "Paris.", "options": {"top_k": 0}}}, "validation_error"),
         (
             "/v1/checks",
@@ -153,6 +155,8 @@ def test_not_found_method_not_allowed_and_media_type(api: Api) -> None:
     )
     assert_problem(api.client.get("/no/such/route"), 404, "not_found")
     assert_problem(api.client.delete("/v1/checks", headers=admin), 405, "method_not_allowed")
+    assert api.client.put("/v1/corpora", headers=admin).headers["allow"] == "GET, POST"
+    assert api.client.put("/v1/keys/3", headers=admin).headers["allow"] == "DELETE"
     assert_problem(
         api.client.post(
             "/v1/corpora/docs/documents",
