@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -87,6 +88,7 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
     from retrieval.ingest import read_paths
     from service import components
     from service.errors import ConflictError
+    from service.schemas import CORPUS_NAME
     from service.store import corpora as corpus_store
 
     if args.corpus_command == "list":
@@ -101,14 +103,24 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
                     f"{passages} passages"
                 )
         return 0
+    if not re.fullmatch(CORPUS_NAME, args.name):
+        print(
+            f"error: corpus names use lower-case letters, digits, _ . - ({args.name!r})",
+            file=sys.stderr,
+        )
+        return 2
+    # Read everything first: a bad file must leave the store as it was.
+    documents = list(read_paths(Path(p) for p in args.paths))
+    if not documents:
+        print("error: no documents found in " + " ".join(args.paths), file=sys.stderr)
+        return 1
+    print(f"read {len(documents)} documents", file=sys.stderr)
     built = components.build(settings.model_copy(update={"build_default_corpus": False}))
     with built.sessions() as db:
         try:
             corpus_store.create_corpus(db, args.name)
         except ConflictError:
-            pass
-    documents = list(read_paths(Path(p) for p in args.paths))
-    print(f"read {len(documents)} documents", file=sys.stderr)
+            pass  # adding to an existing corpus
     result = built.checker.corpora.add_documents(args.name, documents)
     print(
         f"{result.corpus}: version {result.version}, {result.added} added, "

@@ -94,3 +94,16 @@ def test_corpus_add_then_check_with_the_real_models(
     assert main(["check", text]) == 0
     table = capsys.readouterr().out
     assert "REFUTED" in table and "reason date_mismatch" in table and "factuality 0.50" in table
+
+
+def test_corpus_add_with_a_bad_file_or_name_changes_nothing(
+    data_dir: Path, tmp_path: Path, capsys
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "fine"}\n{"id": "b"}\n')
+    assert main(["corpus", "add", "facts", str(bad)]) == 1
+    assert "bad.jsonl:2" in capsys.readouterr().err
+    assert main(["corpus", "add", "Bad Name", str(bad)]) == 2
+    assert main(["corpus", "add", "facts", str(tmp_path / "missing.md")]) == 1
+    assert main(["corpus", "list"]) == 0
+    assert capsys.readouterr().out == ""  # no corpus was created
