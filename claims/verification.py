@@ -2,8 +2,8 @@
 
 Every backend implements ``Verifier.verify(claims, evidence) -> verdicts``,
 batch first. Version 1 ships ``SimilarityRulesVerifier``: it aligns each claim
-to its most similar evidence sentence (MiniLM cosine), then looks for typed
-disagreements in that sentence (numbers, dates, named entities, negation).
+to its most similar evidence sentences (MiniLM cosine), then looks for typed
+disagreements in the closest few (numbers, dates, named entities, negation).
 Its thresholds are set by hand, not fitted to any evaluation set; the learned
 ``features`` backend replaces it behind the same interface.
 """
@@ -237,8 +237,14 @@ class SimilarityRulesVerifier:
         reasons = list(mismatches) if label is not Label.SUPPORTED else []
         deciding = best
         if label is Label.REFUTED and mismatches:
+            # The sentence that holds the first disagreement decides.
+            first = mismatches[0]
             deciding = next(
-                s for s, _ in related if s.passage.passage_id == mismatches[0].passage_id
+                s
+                for s, _ in related
+                if s.passage.passage_id == first.passage_id
+                and first.evidence_span is not None
+                and s.span.start <= first.evidence_span.start < s.span.end
             )
         if label is not Label.REFUTED:
             code, message = (

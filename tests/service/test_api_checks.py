@@ -89,6 +89,8 @@ def test_number_mismatch_is_refuted_with_spans_on_both_sides(api: Api) -> None:
     )
     span = reason["evidence"]["span"]
     assert evidence["text"][span["start"] : span["end"]] == "1889"
+    (refuting,) = [e for e in claim["evidence"] if e["stance"] == "refutes"]
+    assert "1889" in refuting["text"][refuting["span"]["start"] : refuting["span"]["end"]]
     assert claim["flagged"] is True
 
 
