@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # claimsieve: the HTTP service, CPU only.
 FROM python:3.11-slim
 
@@ -15,11 +14,7 @@ WORKDIR /app
 # torch comes from the CPU wheel index; PyPI's build of the same version pulls CUDA.
 COPY pyproject.toml README.md ./
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
- && python - <<'PY' > /tmp/requirements.txt
-import tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-print("\n".join(d for d in project["dependencies"] if not d.startswith("torch")))
-PY
+ && python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(d for d in deps if not d.startswith('torch')))" > /tmp/requirements.txt
 RUN pip install -r /tmp/requirements.txt
 
 # Then the code.
@@ -32,7 +27,7 @@ RUN pip install --no-deps . \
  && useradd --create-home --uid 10001 claimsieve \
  && mkdir -p /data && chown claimsieve /data
 
-USER claimsieve
+USER 10001
 VOLUME /data
 EXPOSE 8000
 ENV CLAIMSIEVE_HOST=0.0.0.0 CLAIMSIEVE_MIGRATE_ON_START=false
