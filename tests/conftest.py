@@ -16,7 +16,7 @@ from service.app import create_app
 from service.settings import Settings
 from service.store import db as store_db
 from service.store import keys as key_store
-from tests.factories import FakeEmbedder, documents
+from tests.factories import FakeEmbedder, document_rows
 
 POSTGRES_URL = os.environ.get(
     "CLAIMSIEVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -107,8 +107,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 def seed_corpus(client: TestClient, headers: dict[str, str], name: str = "docs") -> None:
     assert client.post("/v1/corpora", json={"name": name}, headers=headers).status_code == 201
-    rows = [{"id": d.id, "title": d.title, "text": d.text} for d in documents()]
-    response = client.post(f"/v1/corpora/{name}/documents", json=rows, headers=headers)
+    response = client.post(f"/v1/corpora/{name}/documents", json=document_rows(), headers=headers)
     assert response.status_code == 201, response.text
 
 
