@@ -38,7 +38,7 @@ class Claim:
 
     Attributes:
         text: The claim as it is verified (decontextualised where possible).
-        source_text: The response text the claim came from (its spans joined).
+        source_text: The response text the claim came from (its spans joined by spaces).
         spans: Where the claim sits in the response; may be several pieces.
         checkworthy: False for questions, greetings, instructions and the like.
         reason: Why a claim is not check-worthy (a stable code), else ``None``.
@@ -49,6 +49,14 @@ class Claim:
     spans: tuple[Span, ...]
     checkworthy: bool = True
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the caller should know about how a result was made (e.g. a fallback)."""
+
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,79 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _claim_json(claim: Any) -> dict[str, Any]:
+    return {
+        "text": claim.text,
+        "spans": [{"start": s.start, "end": s.end} for s in claim.spans],
+        "checkworthy": claim.checkworthy,
+        "reason": claim.reason,
+    }
+
+
+def _extract_rows(path: str, extractor: Any) -> int:
+    """One output row per input row; a bad row is reported and skipped, the rest go on."""
+    from tqdm import tqdm
+
+    from claims.errors import ClaimsError
+
+    source = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    failed = 0
+    with source, tqdm(desc="extract", unit="response", file=sys.stderr) as bar:
+        for number, line in enumerate(source, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict) or not isinstance(row.get("response"), str):
+                    raise ValueError("a row needs a string 'response'")
+                prompt = row.get("prompt")
+                if prompt is not None and not isinstance(prompt, str):
+                    raise ValueError("'prompt' must be a string")
+                result = extractor.extract(row["response"], prompt=prompt)
+            except (ValueError, ClaimsError) as exc:
+                failed += 1
+                message = exc.message if isinstance(exc, ClaimsError) else str(exc)
+                print(f"error: {path}:{number}: {message}", file=sys.stderr)
+                continue
+            out: dict[str, Any] = {"id": row.get("id", number), "claims": []}
+            out["claims"] = [_claim_json(c) for c in result.claims]
+            if result.notices:
+                out["warnings"] = [{"code": n.code, "message": n.message} for n in result.notices]
+            print(json.dumps(out, ensure_ascii=False))
+            bar.update()
+    return 1 if failed else 0
+
+
+def _extract(args: argparse.Namespace, settings: Settings) -> int:
+    from claims.extraction import ParseExtractor
+    from claims.nlp import load_spacy
+    from service.components import make_extractor
+
+    parse = ParseExtractor(load_spacy(settings.spacy_model), settings.max_text_chars)
+    extractor = make_extractor(settings, parse)
+    if args.jsonl:
+        return _extract_rows(args.jsonl, extractor)
+    if args.text is None:
+        print("error: give a TEXT or --jsonl FILE", file=sys.stderr)
+        return 2
+    result = extractor.extract(args.text, prompt=args.prompt)
+    if args.json:
+        body = {
+            "extractor": result.made_by,
+            "claims": [_claim_json(c) for c in result.claims],
+            "warnings": [{"code": n.code, "message": n.message} for n in result.notices],
+        }
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        return 0
+    for notice in result.notices:
+        print(f"warning ({notice.code}): {notice.message}", file=sys.stderr)
+    for number, claim in enumerate(result.claims, start=1):
+        where = ", ".join(f"{s.start}-{s.end}" for s in claim.spans)
+        mark = "" if claim.checkworthy else f"   (not checked: {claim.reason})"
+        print(f"{number:>3}. {claim.text}{mark}\n     [{where}] {claim.source_text!r}")
+    return 0
+
+
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     from service.store import db as store_db
 
@@ -179,6 +252,19 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the API's JSON")
     check.add_argument("--no-store", action="store_true", help="do not keep the check")
     check.set_defaults(run=_check)
+
+    extract = commands.add_parser(
+        "extract", help="split a text into claims with spans (no corpus, no verdicts)"
+    )
+    extract.add_argument("text", nargs="?", help="the response text")
+    extract.add_argument("--prompt", help="the prompt the text answers (antecedents)")
+    extract.add_argument("--json", action="store_true", help="print JSON")
+    extract.add_argument(
+        "--jsonl",
+        metavar="IN.jsonl",
+        help='rows {"id", "response", "prompt"?} ("-" for stdin); one JSON row out per row in',
+    )
+    extract.set_defaults(run=_extract)
 
     corpus = commands.add_parser("corpus", help="manage corpora")
     corpus_commands = corpus.add_subparsers(dest="corpus_command", required=True)

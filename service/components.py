@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from claims.extraction import Extractor
 from retrieval.embedders import Embedder
 from retrieval.snapshots import SnapshotStore
 from service.corpora import Corpora
@@ -34,6 +35,24 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     return engine, store_db.make_session_factory(engine)
 
 
+def make_extractor(settings: Settings, parse: Extractor) -> Extractor:
+    """The extractor the settings ask for; the LLM one falls back to ``parse``."""
+    if settings.extractor == "parse":
+        return parse
+    from claims.llm import ChatClient, LLMExtractor
+
+    assert settings.llm_base_url and settings.llm_model  # Settings checks this
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    client = ChatClient(
+        settings.llm_base_url,
+        settings.llm_model,
+        key,
+        timeout_s=settings.llm_timeout_s,
+        retries=settings.llm_retries,
+    )
+    return LLMExtractor(client, parse, settings.max_text_chars)
+
+
 def build(settings: Settings, embedder: Embedder | None = None) -> Components:
     """Open the database, load the models and the default corpus (building it on first use).
 
@@ -41,7 +60,7 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
         settings: Service settings.
         embedder: Use this embedder instead of loading MiniLM (tests pass a fake).
     """
-    from claims.extraction import SentenceExtractor
+    from claims.extraction import ParseExtractor
     from claims.nlp import load_spacy
     from claims.verification import SimilarityRulesVerifier
     from retrieval.builtin import NAME as BUILTIN
@@ -62,7 +81,7 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
     # corpus ingestion does not, since each passage is encoded once anyway.
     queries = MemoEmbedder(embedder)
     checker = Checker(
-        extractor=SentenceExtractor(nlp, settings.max_text_chars),
+        extractor=make_extractor(settings, ParseExtractor(nlp, settings.max_text_chars)),
         embedder=queries,
         verifier=SimilarityRulesVerifier(queries, nlp),
         corpora=corpora,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from claims.aggregation import is_flagged, summarise
 from claims.extraction import Extractor, validate_text
-from claims.types import Claim, ClaimResult, Passage, Span, Summary
+from claims.types import Claim, ClaimResult, Notice, Passage, Span, Summary
 from claims.verification import Verifier
 from retrieval.embedders import Embedder
 from retrieval.snapshots import Snapshot
@@ -41,6 +41,7 @@ class Outcome:
     results: list[ClaimResult]
     claim_ids: list[str]
     summary: Summary
+    notices: tuple[Notice, ...] = ()
 
 
 def _as_passage(hit: Hit) -> Passage:
@@ -103,10 +104,11 @@ class Checker:
     ) -> Outcome:
         """Split ``text`` into claims and verify each checkworthy one against the corpus."""
         name, snapshot = self._corpus(corpus)
-        claims = self.extractor.extract(text, prompt=prompt)
-        return self._judge(
-            "check", claims, text, prompt, name, snapshot, top_k, self.extractor.name
+        extraction = self.extractor.extract(text, prompt=prompt)
+        outcome = self._judge(
+            "check", extraction.claims, text, prompt, name, snapshot, top_k, extraction.made_by
         )
+        return replace(outcome, notices=extraction.notices)
 
     def verify(
         self, claim_texts: Sequence[str], corpus: str | None = None, top_k: int | None = None

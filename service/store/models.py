@@ -118,6 +118,8 @@ class Check(Base):
     verifier: Mapped[str] = mapped_column(String(100))
     verifier_version: Mapped[str] = mapped_column(String(50))
     summary: Mapped[dict[str, Any]] = mapped_column()
+    # What the caller should know about how the claims were made (e.g. an extractor fallback).
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from service.store.models import Check, Claim, Evidence
-from tests.conftest import Api
+from tests.conftest import Api, FakeEmbedder, make_settings, open_api
 
 TEXT = (
     "The Eiffel Tower is in Paris, France. It was completed in 1901. "
@@ -34,14 +36,22 @@ def test_check_is_stored_and_read_back_the_same(api_any_db: Api) -> None:
     assert check["stored"] is True
     assert check["corpus"] == {"name": "docs", "version": 1}
     assert check["verifier"]["name"] == "similarity-rules"
-    assert len(check["claims"]) == 4
+    assert [c["text"] for c in check["claims"]] == [
+        "The Eiffel Tower is in Paris, France.",
+        "The Eiffel Tower was completed in 1901.",
+        "Marie Curie was born in Warsaw.",
+        "Marie Curie was born in 1867.",
+        "Is it tall?",
+    ]
+    assert check["extractor"] == "parse/2" and check["warnings"] == []
     for claim in check["claims"]:
         assert claim["spans"], claim
-        assert "".join(TEXT[s["start"] : s["end"]] for s in claim["spans"]) == claim["source_text"]
-    question = check["claims"][3]
+        pieces = [TEXT[s["start"] : s["end"]] for s in claim["spans"]]
+        assert " ".join(pieces) == claim["source_text"]
+    question = check["claims"][4]
     assert question["checkworthy"] is False and question["checkworthy_reason"] == "question"
     assert question["verdict"] is None
-    assert check["summary"]["checkworthy"] == 3 and check["summary"]["not_checkworthy"] == 1
+    assert check["summary"]["checkworthy"] == 4 and check["summary"]["not_checkworthy"] == 1
 
     again = api.client.get(f"/v1/checks/{check['id']}", headers=api.headers("trainer"))
     assert again.status_code == 200
@@ -59,8 +69,8 @@ def test_verdicts_carry_scores_evidence_and_reasons(api: Api) -> None:
         "/v1/checks", json={"text": TEXT}, headers=api.headers("pipeline")
     ).json()
     completed = check["claims"][1]
-    assert completed["text"] == "It was completed in 1901."
-    for claim in check["claims"][:3]:
+    assert completed["text"] == "The Eiffel Tower was completed in 1901."
+    for claim in check["claims"][:4]:
         assert set(claim["scores"]) == {"SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"}
         assert abs(sum(claim["scores"].values()) - 1.0) < 1e-6
         assert claim["confidence"] == max(claim["scores"].values())
@@ -162,3 +172,30 @@ def test_concurrent_checks_are_all_stored(api_any_db: Api) -> None:
             api.client.get(f"/v1/checks/{check_id}", headers=api.headers("admin")).status_code
             == 200
         )
+
+
+def test_an_llm_extractor_that_is_down_falls_back_and_the_check_says_so(tmp_path) -> None:
+    settings = make_settings(
+        tmp_path,
+        extractor="llm",
+        llm_base_url="http://127.0.0.1:9/v1",  # the discard port: nothing listens
+        llm_model="any",
+        llm_retries=0,
+        llm_timeout_s=2,
+    )
+    for api in open_api(settings, FakeEmbedder()):
+        response = api.client.post(
+            "/v1/checks", json={"text": TEXT}, headers=api.headers("pipeline")
+        )
+        assert response.status_code == 201, response.text
+        check = response.json()
+        assert check["extractor"] == "parse/2"
+        assert [w["code"] for w in check["warnings"]] == ["llm_fallback"]
+        assert "cannot reach the endpoint" in check["warnings"][0]["message"]
+        again = api.client.get(f"/v1/checks/{check['id']}", headers=api.headers("trainer"))
+        assert again.json()["warnings"] == check["warnings"]
+
+
+def test_the_llm_extractor_without_an_endpoint_is_a_settings_error(tmp_path) -> None:
+    with pytest.raises(ValidationError, match="CLAIMSIEVE_LLM_BASE_URL"):
+        make_settings(tmp_path, extractor="llm")

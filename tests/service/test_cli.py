@@ -107,3 +107,51 @@ def test_corpus_add_with_a_bad_file_or_name_changes_nothing(
     assert main(["corpus", "add", "facts", str(tmp_path / "missing.md")]) == 1
     assert main(["corpus", "list"]) == 0
     assert capsys.readouterr().out == ""  # no corpus was created
+
+
+def test_extract_prints_claims_with_spans(data_dir: Path, capsys) -> None:
+    text = "Marie Curie was born in Warsaw and moved to Paris. Is that right?"
+    assert main(["extract", text, "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["extractor"] == "parse/2" and body["warnings"] == []
+    assert [(c["text"], c["checkworthy"], c["reason"]) for c in body["claims"]] == [
+        ("Marie Curie was born in Warsaw.", True, None),
+        ("Marie Curie moved to Paris.", True, None),
+        ("Is that right?", False, "question"),
+    ]
+    moved = body["claims"][1]
+    assert [text[s["start"] : s["end"]] for s in moved["spans"]] == [
+        "Marie Curie",
+        "moved to Paris",
+    ]
+    assert (
+        main(["extract", "She was born in Warsaw.", "--prompt", "Tell me about Marie Curie"]) == 0
+    )
+    assert "1. Marie Curie was born in Warsaw." in capsys.readouterr().out
+    assert not data_dir.exists()  # extraction needs no database and no corpus
+
+
+def test_extract_jsonl_writes_one_row_per_input_and_reports_bad_rows(
+    data_dir: Path, tmp_path: Path, capsys
+) -> None:
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(
+        json.dumps({"id": "a", "response": "Paris and Lyon are in France."})
+        + "\n"
+        + json.dumps({"id": "b", "response": "   "})
+        + "\n"
+        + "{not json\n"
+        + json.dumps(
+            {"id": "c", "response": "It opened in 1937.", "prompt": "The Golden Gate Bridge?"}
+        )
+        + "\n"
+    )
+    assert main(["extract", "--jsonl", str(rows)]) == 1  # some rows failed
+    captured = capsys.readouterr()
+    out = [json.loads(line) for line in captured.out.splitlines()]
+    assert [row["id"] for row in out] == ["a", "c"]
+    assert [c["text"] for c in out[0]["claims"]] == ["Paris is in France.", "Lyon is in France."]
+    assert out[1]["claims"][0]["text"] == "The Golden Gate Bridge opened in 1937."
+    assert set(out[0]["claims"][0]) == {"text", "spans", "checkworthy", "reason"}
+    assert f"{rows}:2: text is empty" in captured.err and f"{rows}:3:" in captured.err
+    assert "extract" in captured.err  # the progress bar
