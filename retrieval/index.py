@@ -1,51 +1,122 @@
-"""Dense index over normalised vectors (inner product = cosine)."""
+"""Dense inner-product search over normalised vectors (inner product = cosine), with FAISS.
+
+Three kinds: ``flat`` (exact, for small corpora), ``hnsw`` (a graph, fast and
+accurate, slower to build) and ``ivf`` (inverted lists over k-means cells,
+quick to build). Rows are addressed by position (0..n-1); the snapshot keeps
+the id map beside the index. Deleted rows are excluded at search time with a
+FAISS id selector, so an approximate index never has to be rebuilt to delete.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+Kind = Literal["flat", "hnsw", "ivf"]
 
-class DenseIndex:
-    """Exact inner-product search with FAISS ``IndexFlatIP``.
 
-    Rows are addressed by position (0..n-1); the caller keeps the id map beside it.
+@dataclass(frozen=True)
+class DenseConfig:
+    """How the dense index is chosen and tuned.
+
+    Attributes:
+        kind: ``auto`` picks ``flat`` below ``ann_threshold`` rows and ``ann`` above.
+        ann: The approximate kind used above the threshold.
+        ann_threshold: Rows from which ``auto`` uses the approximate kind.
+        hnsw_m: Graph degree of HNSW.
+        hnsw_ef_construction: Candidate list while building HNSW.
+        hnsw_ef_search: Candidate list while searching HNSW.
+        ivf_lists: Cells of IVF; 0 means about 4·√n.
+        ivf_probe: Cells visited per IVF query.
     """
 
-    def __init__(self, dim: int, index: Any | None = None) -> None:
-        import faiss
+    kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    ann: Literal["hnsw", "ivf"] = "hnsw"
+    ann_threshold: int = 200_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 64
+    hnsw_ef_search: int = 128
+    ivf_lists: int = 0
+    ivf_probe: int = 32
 
-        self.dim = dim
-        self._index: Any = index if index is not None else faiss.IndexFlatIP(dim)
+    def kind_for(self, rows: int) -> Kind:
+        if self.kind != "auto":
+            return self.kind
+        return self.ann if rows >= self.ann_threshold else "flat"
+
+
+class DenseIndex:
+    """A FAISS index of one of the three kinds, searched with optional excluded rows."""
+
+    def __init__(self, kind: Kind, index: Any, config: DenseConfig) -> None:
+        self.kind = kind
+        self._index = index
+        self._config = config
+        self.dim = int(index.d)
 
     @classmethod
-    def build(cls, vectors: NDArray[np.float32]) -> DenseIndex:
-        index = cls(vectors.shape[1])
-        index.add(vectors)
-        return index
+    def build(cls, vectors: NDArray[np.float32], dim: int, config: DenseConfig) -> DenseIndex:
+        """Build the kind ``config`` picks for ``len(vectors)`` rows."""
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        kind = config.kind_for(len(vectors))
+        index: Any
+        if kind == "flat":
+            index = faiss.IndexFlatIP(dim)
+        elif kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = config.hnsw_ef_construction
+        else:
+            lists = config.ivf_lists or max(
+                1, min(len(vectors) // 39, int(4 * len(vectors) ** 0.5))
+            )
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+            sample = vectors
+            if len(vectors) > 64 * lists:
+                chosen = np.random.default_rng(0).choice(len(vectors), 64 * lists, replace=False)
+                sample = vectors[np.sort(chosen)]
+            index.train(sample)
+        dense = cls(kind, index, config)
+        dense.add(vectors)
+        return dense
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def add(self, vectors: NDArray[np.float32]) -> None:
+    def add(self, vectors: NDArray[np.float32], batch: int = 65_536) -> None:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
-        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-
-    def vectors(self) -> NDArray[np.float32]:
-        """All stored vectors in row order (so a new version can reuse them)."""
-        if len(self) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.asarray(self._index.reconstruct_n(0, len(self)), dtype=np.float32)
+        for start in range(0, len(vectors), batch):
+            self._index.add(np.ascontiguousarray(vectors[start : start + batch], np.float32))
 
     def search(
-        self, queries: NDArray[np.float32], k: int
+        self, queries: NDArray[np.float32], k: int, excluded: NDArray[np.int64] | None = None
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        """Top-``k`` rows per query; rows beyond the index size come back as -1."""
-        scores, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        """Top-``k`` rows per query, never an ``excluded`` row; missing results are -1."""
+        import faiss as faiss_module
+
+        faiss: Any = faiss_module  # its stubs lack the search-parameter classes
+        selector = batch = None  # both kept referenced until the search returns
+        if excluded is not None and len(excluded):
+            batch = faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64))
+            selector = faiss.IDSelectorNot(batch)
+        if self.kind == "hnsw":
+            params: Any = faiss.SearchParametersHNSW(efSearch=max(self._config.hnsw_ef_search, k))
+        elif self.kind == "ivf":
+            params = faiss.SearchParametersIVF(nprobe=self._config.ivf_probe)
+        else:
+            params = faiss.SearchParameters()
+        if selector is not None:
+            params.sel = selector
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        scores, rows = self._index.search(queries, k, params=params)
+        del selector, batch
         return scores, rows
 
     def save(self, path: Path) -> None:
@@ -54,8 +125,7 @@ class DenseIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path) -> DenseIndex:
+    def load(cls, path: Path, kind: Kind, config: DenseConfig) -> DenseIndex:
         import faiss
 
-        index = faiss.read_index(str(path))
-        return cls(index.d, index)
+        return cls(kind, faiss.read_index(str(path)), config)

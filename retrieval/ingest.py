@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from fnmatch import fnmatch
+from html.parser import HTMLParser
 from pathlib import Path
 
 from retrieval.errors import IngestError
@@ -12,10 +14,8 @@ from retrieval.text import split_sentences
 from retrieval.types import Document, Passage
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
-
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def document_from_mapping(row: object, where: str) -> Document:
@@ -53,96 +53,185 @@ def read_jsonl(path: Path) -> Iterator[Document]:
 
 
 def read_text_file(path: Path, doc_id: str) -> Document:
-    """One document per text or markdown file; its title is the first heading or line."""
+    """One document per text, markdown or HTML file; its title is the first heading or line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path}: not UTF-8 text") from exc
+    if path.suffix.lower() in HTML_SUFFIXES:
+        title, text = html_text(raw)
+        return Document(doc_id, title or path.stem, text, {"path": str(path)})
     first = next(
-        (line.strip().lstrip("#").strip() for line in text.splitlines() if line.strip()), ""
+        (line.strip().lstrip("#").strip() for line in raw.splitlines() if line.strip()), ""
     )
-    return Document(doc_id, first[:200] or path.stem, text, {"path": str(path)})
+    return Document(doc_id, first[:200] or path.stem, raw, {"path": str(path)})
 
 
-def read_paths(paths: Iterable[Path]) -> Iterator[Document]:
-    """Documents from JSONL files, text/markdown files and folders (recursively).
+class _HtmlText(HTMLParser):
+    """Visible text of an HTML page: blocks become paragraphs; scripts and styles are dropped."""
+
+    _BLOCKS = frozenset(
+        "p div br li ul ol h1 h2 h3 h4 h5 h6 tr table section article header footer "
+        "blockquote pre dd dt figcaption".split()
+    )
+    _HIDDEN = frozenset({"script", "style", "noscript", "template", "head"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self._hidden = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in self._HIDDEN:
+            self._hidden += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self._HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._hidden:
+            self.parts.append(data)
+
+
+def html_text(html: str) -> tuple[str, str]:
+    """The title and the visible text of an HTML page, paragraphs separated by blank lines."""
+    parser = _HtmlText()
+    parser.feed(html)
+    parser.close()
+    paragraphs = (" ".join(p.split()) for p in "".join(parser.parts).split("\n\n"))
+    return " ".join(parser.title.split()), "\n\n".join(p for p in paragraphs if p)
+
+
+def _wanted(path: Path, root: Path, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    relative = path.relative_to(root).as_posix()
+    if include and not any(fnmatch(relative, g) or fnmatch(path.name, g) for g in include):
+        return False
+    return not any(fnmatch(relative, g) or fnmatch(path.name, g) for g in exclude)
+
+
+def read_paths(
+    paths: Iterable[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> Iterator[Document]:
+    """Documents from JSONL, text, markdown and HTML files and folders (recursively), streamed.
 
     Args:
         paths: Files or folders. Files in folders are read when their suffix is known.
+        include: Glob patterns a file in a folder must match (its path below the folder or
+            its name), e.g. ``"*.md"``; empty: every known file.
+        exclude: Glob patterns of files in folders to skip.
     """
     for path in paths:
         if not path.exists():
             raise IngestError(f"{path}: no such file or folder")
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if child.suffix in JSONL_SUFFIXES:
+                if not _wanted(child, path, include, exclude):
+                    continue
+                if child.suffix.lower() in JSONL_SUFFIXES:
                     yield from read_jsonl(child)
-                elif child.suffix in TEXT_SUFFIXES:
+                elif child.suffix.lower() in TEXT_SUFFIXES | HTML_SUFFIXES:
                     yield read_text_file(child, child.relative_to(path).as_posix())
-        elif path.suffix in JSONL_SUFFIXES:
+        elif path.suffix.lower() in JSONL_SUFFIXES:
             yield from read_jsonl(path)
-        elif path.suffix in TEXT_SUFFIXES:
+        elif path.suffix.lower() in TEXT_SUFFIXES | HTML_SUFFIXES:
             yield read_text_file(path, path.name)
         else:
-            raise IngestError(f"{path}: unknown file type (use .jsonl, .ndjson, .txt or .md)")
+            raise IngestError(
+                f"{path}: unknown file type (use .jsonl, .ndjson, .txt, .md or .html)"
+            )
 
 
-def _pieces(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:
-    """Cut ``text[start:end]`` at sentence ends, then at spaces, into pieces ≤ max_chars."""
-    while end - start > max_chars:
-        window = text[start : start + max_chars]
-        cut = max((m.end() for m in _SENTENCE_END.finditer(window)), default=0)
-        if cut < max_chars // 3:
-            space = window.rfind(" ")
-            cut = space + 1 if space > max_chars // 3 else max_chars
-        yield start, start + cut
-        start += cut
-    yield start, end
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
-def chunk(document: Document, max_chars: int = 800) -> list[Passage]:
-    """Cut a document into passages of at most ``max_chars``, keeping document offsets.
+def count_tokens(text: str) -> int:
+    """Words and punctuation marks: close to (a little under) MiniLM's word pieces."""
+    return len(_TOKEN.findall(text))
 
-    Paragraphs are packed together while they fit; a long paragraph is cut at
-    sentence ends. Leading and trailing whitespace never belongs to a passage.
+
+def _cut(text: str, start: int, end: int, max_tokens: int) -> Iterator[tuple[int, int]]:
+    """Cut an over-long sentence at spaces into pieces of at most ``max_tokens``."""
+    while count_tokens(text[start:end]) > max_tokens:
+        tokens = list(_TOKEN.finditer(text, start, end))
+        cut = tokens[max_tokens - 1].end()
+        space = text.rfind(" ", start, cut)
+        if space > start + (cut - start) // 3:
+            cut = space
+        yield start, cut
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        yield start, end
+
+
+def chunk(document: Document, max_tokens: int = 200, overlap: int = 30) -> list[Passage]:
+    """Cut a document into passages of whole sentences, keeping document offsets.
+
+    Sentences (which never run across a blank line) are packed while they fit in
+    ``max_tokens`` (MiniLM reads 256 word pieces); a longer sentence is cut at
+    spaces. Each passage after the first repeats the last sentences of the one
+    before, up to ``overlap`` tokens, so a fact cut at a boundary is still whole
+    in one passage.
 
     Args:
         document: The document to cut.
-        max_chars: Passage size budget in characters (MiniLM reads about 256 word pieces).
+        max_tokens: Passage budget, in :func:`count_tokens` tokens.
+        overlap: Tokens of context carried over from the previous passage (0: none).
     """
     text = document.text
-    paragraphs: list[tuple[int, int]] = []
-    cursor = 0
-    for brk in [*_PARAGRAPH_BREAK.finditer(text), None]:
-        stop = brk.start() if brk else len(text)
-        if text[cursor:stop].strip():
-            paragraphs.extend(_pieces(text, cursor, stop, max_chars))
-        cursor = brk.end() if brk else len(text)
-
+    pieces = [
+        (start, end)
+        for s_start, s_end in split_sentences(text)
+        for start, end in _cut(text, s_start, s_end, max_tokens)
+    ]
+    sizes = [count_tokens(text[start:end]) for start, end in pieces]
     spans: list[tuple[int, int]] = []
-    for start, end in paragraphs:
-        if spans and end - spans[-1][0] <= max_chars:
-            spans[-1] = (spans[-1][0], end)
-        else:
-            spans.append((start, end))
+    first = 0
+    while first < len(pieces):
+        last, used = first, sizes[first]
+        while last + 1 < len(pieces) and used + sizes[last + 1] <= max_tokens:
+            last += 1
+            used += sizes[last]
+        spans.append((pieces[first][0], pieces[last][1]))
+        if last + 1 >= len(pieces):
+            break
+        # The next passage starts with as many trailing sentences as fit in the overlap.
+        following, carried = last + 1, 0
+        while (
+            following - 1 > first
+            and carried + sizes[following - 1] <= overlap
+            and carried + sizes[following - 1] + sizes[last + 1] <= max_tokens
+        ):
+            following -= 1
+            carried += sizes[following]
+        first = following
 
     passages = []
     for start, end in spans:
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if end > start:
-            passage_text = text[start:end]
-            passages.append(
-                Passage(
-                    f"{document.id}@{start}",
-                    document.id,
-                    document.title,
-                    passage_text,
-                    start,
-                    end,
-                    tuple(split_sentences(passage_text)),
-                )
+        passage_text = text[start:end]
+        passages.append(
+            Passage(
+                f"{document.id}@{start}",
+                document.id,
+                document.title,
+                passage_text,
+                start,
+                end,
+                tuple(split_sentences(passage_text)),
             )
+        )
     return passages

@@ -84,6 +84,14 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_change(result: Any) -> None:
+    print(
+        f"{result.corpus}: version {result.version}, {result.added} added, "
+        f"{result.replaced} replaced, {result.unchanged} unchanged, {result.deleted} deleted; "
+        f"{result.documents} documents, {result.passages} passages"
+    )
+
+
 def _corpus(args: argparse.Namespace, settings: Settings) -> int:
     from retrieval.ingest import read_paths
     from service import components
@@ -91,15 +99,15 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
     from service.schemas import CORPUS_NAME
     from service.store import corpora as corpus_store
 
-    if args.corpus_command == "list":
+    command = args.corpus_command
+    if command == "list":
         _, sessions = components.open_database(settings)
         with sessions() as db:
             for corpus in corpus_store.list_corpora(db):
                 row = corpus_store.version_row(db, corpus, corpus.current_version)
-                passages = row.passages if row else 0
+                documents, passages = (row.documents, row.passages) if row else (0, 0)
                 print(
-                    f"{corpus.name}\tv{corpus.current_version}\t"
-                    f"{corpus_store.live_document_count(db, corpus)} documents\t"
+                    f"{corpus.name}\tv{corpus.current_version}\t{documents} documents\t"
                     f"{passages} passages"
                 )
         return 0
@@ -109,24 +117,71 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    # Read everything first: a bad file must leave the store as it was.
-    documents = list(read_paths(Path(p) for p in args.paths))
-    if not documents:
-        print("error: no documents found in " + " ".join(args.paths), file=sys.stderr)
-        return 1
-    print(f"read {len(documents)} documents", file=sys.stderr)
+    if command == "versions":
+        _, sessions = components.open_database(settings)
+        with sessions() as db:
+            found = corpus_store.get_corpus(db, args.name)
+            if found is None:
+                print(f"error: no corpus named {args.name!r}", file=sys.stderr)
+                return 1
+            for v in corpus_store.list_versions(db, found):
+                mark = "  (current)" if v.version == found.current_version else ""
+                print(
+                    f"v{v.version}\t{v.created_at:%Y-%m-%d %H:%M:%S}\t{v.documents} documents\t"
+                    f"{v.passages} passages{mark}"
+                )
+        return 0
     built = components.build(settings.model_copy(update={"build_default_corpus": False}))
-    with built.sessions() as db:
+    corpora = built.checker.corpora
+    created = False
+    if command in ("create", "add"):
+        with built.sessions() as db:
+            try:
+                corpus_store.create_corpus(db, args.name, getattr(args, "description", ""))
+                created = True
+            except ConflictError:
+                if command == "create":
+                    raise
+    if command == "create":
+        print(f"created corpus {args.name}")
+        return 0
+    if command == "add":
+        # Streamed: a bad file stops the change before anything is recorded.
+        stream = read_paths((Path(p) for p in args.paths), args.include, args.exclude)
         try:
-            corpus_store.create_corpus(db, args.name)
-        except ConflictError:
-            pass  # adding to an existing corpus
-    result = built.checker.corpora.add_documents(args.name, documents)
-    print(
-        f"{result.corpus}: version {result.version}, {result.added} added, "
-        f"{result.replaced} replaced, {result.unchanged} unchanged, "
-        f"{result.passages} passages"
-    )
+            _print_change(corpora.add_documents(args.name, stream, progress=True))
+        except BaseException:
+            if created:  # leave the store as it was: no half-made corpus
+                with built.sessions() as db:
+                    corpus_store.delete_empty_corpus(db, args.name)
+            raise
+        return 0
+    if command == "delete-document":
+        result = corpora.delete_documents(args.name, args.ids)
+        for missing in result.not_found:
+            print(f"warning: {args.name} has no document {missing!r}", file=sys.stderr)
+        _print_change(result)
+        return 1 if result.not_found and not result.deleted else 0
+    if command == "rebuild":
+        _print_change(corpora.rebuild(args.name, progress=True))
+        return 0
+    snapshot = corpora.current(args.name)
+    if snapshot is None:
+        print(f"error: no corpus named {args.name!r}", file=sys.stderr)
+        return 1
+    if command == "show":
+        m = snapshot.manifest
+        print(
+            f"{m.corpus} v{m.version}: {m.documents} documents, {m.passages} passages, "
+            f"{m.rows - m.passages} tombstones, {m.dense} dense index, BM25, "
+            f"chunks of {m.chunk_tokens} tokens ({m.chunk_overlap} overlap), embedder {m.embedder}"
+        )
+        return 0
+    _, hits = built.checker.search(args.name, args.query, args.k, args.mode)
+    for rank, hit in enumerate(hits, start=1):
+        p = hit.passage
+        print(f"{rank:>3}. {hit.score:.4f}  [{p.title}] {p.document_id} {p.start}-{p.end}")
+        print("     " + textwrap.shorten(p.text, 150, placeholder=" …"))
     return 0
 
 
@@ -268,12 +323,38 @@ def parser() -> argparse.ArgumentParser:
 
     corpus = commands.add_parser("corpus", help="manage corpora")
     corpus_commands = corpus.add_subparsers(dest="corpus_command", required=True)
-    add = corpus_commands.add_parser("add", help="add files or folders to a corpus (creates it)")
+    create_corpus = corpus_commands.add_parser("create", help="create an empty corpus")
+    create_corpus.add_argument("name")
+    create_corpus.add_argument("--description", default="")
+    add = corpus_commands.add_parser(
+        "add", help="add or replace documents from files or folders (creates the corpus)"
+    )
     add.add_argument("name")
     add.add_argument(
-        "paths", nargs="+", help=".jsonl/.ndjson ({id,title,text}), .txt, .md, folders"
+        "paths",
+        nargs="+",
+        help=".jsonl/.ndjson ({id,title,text,metadata}), .txt, .md, .html, folders",
     )
+    add.add_argument(
+        "--include", action="append", default=[], help="glob of files to read in folders"
+    )
+    add.add_argument(
+        "--exclude", action="append", default=[], help="glob of files to skip in folders"
+    )
+    delete = corpus_commands.add_parser("delete-document", help="delete documents by id")
+    delete.add_argument("name")
+    delete.add_argument("ids", nargs="+")
     corpus_commands.add_parser("list", help="list corpora")
+    for name, text in (("show", "show a corpus"), ("versions", "list a corpus's versions")):
+        corpus_commands.add_parser(name, help=text).add_argument("name")
+    corpus_commands.add_parser(
+        "rebuild", help="a new version without tombstones, indexes built afresh"
+    ).add_argument("name")
+    search = corpus_commands.add_parser("search", help="search a corpus")
+    search.add_argument("name")
+    search.add_argument("query")
+    search.add_argument("--k", type=int, default=5)
+    search.add_argument("--mode", choices=["hybrid", "dense", "sparse"])
     corpus.set_defaults(run=_corpus)
 
     db = commands.add_parser("db", help="database")

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from claims.extraction import Extractor
 from retrieval.embedders import Embedder
-from retrieval.snapshots import SnapshotStore
 from service.corpora import Corpora
 from service.pipeline import Checker
 from service.settings import Settings
@@ -66,6 +65,7 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
     from retrieval.builtin import NAME as BUILTIN
     from retrieval.builtin import python_reference
     from retrieval.embedders import MemoEmbedder, MiniLMEmbedder
+    from retrieval.rerank import load_reranker
 
     engine, sessions = open_database(settings)
     if embedder is None:
@@ -73,8 +73,9 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
         embedder = MiniLMEmbedder(settings.embedder_path)
     nlp = load_spacy(settings.spacy_model)
     corpora = Corpora(
-        sessions, SnapshotStore(settings.snapshot_dir), embedder, settings.chunk_chars
+        sessions, settings.snapshot_dir, embedder, settings.chunking(), settings.dense()
     )
+    corpora.recover()
     if settings.build_default_corpus and settings.default_corpus == BUILTIN:
         corpora.ensure(BUILTIN, python_reference)
     # Queries go through a memo (a check encodes its claims for retrieval, then to verify);
@@ -88,6 +89,9 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
         default_corpus=settings.default_corpus,
         top_k=settings.top_k,
         review_threshold=settings.review_threshold,
+        mode=settings.search_mode,
+        fusion=settings.fusion(),
+        rerank=load_reranker(settings.reranker_path) if settings.reranker_path else None,
         max_claims=settings.max_claims_per_request,
         max_chars=settings.max_text_chars,
     )

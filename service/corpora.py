@@ -1,29 +1,30 @@
 """Corpora as the service holds them: the database record and the current index snapshot.
 
-A new version is built beside the current one, written atomically, then
-recorded in the database in one transaction; readers keep using the snapshot
-they have until the database says a newer one is current. Service replicas and
-the command line share the snapshots folder and see each other's versions.
+A change (documents added, replaced or deleted, or a rebuild) is built as a
+new snapshot beside the current one, written atomically, then recorded in the
+database in one transaction; readers keep using the snapshot they have until
+the database says a newer one is current. Service replicas and the command
+line share the snapshots folder and see each other's versions.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from retrieval import snapshots
 from retrieval.embedders import Embedder
-from retrieval.index import DenseIndex
-from retrieval.snapshots import Manifest, Snapshot, SnapshotStore
+from retrieval.errors import SnapshotError
+from retrieval.index import DenseConfig
+from retrieval.snapshots import Builder, Chunking, Snapshot
 from retrieval.types import Document
-from service.errors import BadRequestError, ConflictError, NotFoundError
+from service.errors import ConflictError, NotFoundError
 from service.store import corpora as corpus_store
 from service.store.corpora import NewVersion
 
@@ -31,46 +32,45 @@ log = logging.getLogger("claimsieve")
 
 
 @dataclass(frozen=True)
-class AddResult:
+class ChangeResult:
     corpus: str
     version: int
-    added: int
-    replaced: int
-    unchanged: int
-    passages: int
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    passages: int = 0
+    documents: int = 0
+    not_found: list[str] = field(default_factory=list)
 
 
 class Corpora:
-    """Loads, caches and extends corpus snapshots.
+    """Loads, caches and changes corpus snapshots.
 
     Args:
         sessions: Database session factory.
-        store: Where snapshots live on disk.
+        root: Where snapshots live on disk.
         embedder: Encodes passages of new documents.
-        chunk_chars: Passage size budget.
+        chunking: How documents are cut into passages.
+        dense: How the dense index is chosen and searched.
     """
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        store: SnapshotStore,
+        root: Path,
         embedder: Embedder,
-        chunk_chars: int = 800,
+        chunking: Chunking | None = None,
+        dense: DenseConfig | None = None,
     ) -> None:
         self._sessions = sessions
-        self._store = store
+        self.root = root
         self._embedder = embedder
-        self._chunk_chars = chunk_chars
+        self._chunking = chunking or Chunking()
+        self._dense = dense or DenseConfig()
         self._cache: dict[str, Snapshot] = {}
         self._lock = threading.Lock()
         self._write_locks: dict[str, threading.Lock] = {}
-
-    def _empty(self, name: str) -> Snapshot:
-        manifest = Manifest(
-            name, 0, 0, 0, self._embedder.name, self._embedder.dim, datetime.now(UTC).isoformat()
-        )
-        empty = np.zeros((0, self._embedder.dim), dtype=np.float32)
-        return Snapshot(manifest, [], DenseIndex(self._embedder.dim), empty)
 
     def current(self, name: str) -> Snapshot | None:
         """The current snapshot of corpus ``name``, or ``None`` if there is no such corpus."""
@@ -85,75 +85,102 @@ class Corpora:
         with self._lock:
             cached = self._cache.get(name)
             if row is None:
-                snapshot = self._empty(name)
+                snapshot = Snapshot.empty(name, self._embedder.name, self._embedder.dim)
             elif cached is not None and cached.version == row.version:
                 return cached
             else:
-                snapshot = self._store.load(self._store.root / row.snapshot_path)
+                snapshot = snapshots.load(self.root / row.snapshot_path, self._dense)
             self._cache[name] = snapshot
             return snapshot
 
-    def add_documents(self, name: str, documents: Sequence[Document]) -> AddResult:
-        """Add or replace documents, making a new version when anything changed.
+    def add_documents(
+        self, name: str, documents: Iterable[Document], progress: bool = False
+    ) -> ChangeResult:
+        """Add or replace documents (streamed), making a new version when anything changed."""
+        return self.change(name, add=documents, progress=progress)
 
-        Unchanged documents (same id, title and text) are skipped; passages of
-        documents that stay are not embedded again.
-        """
-        counts = Counter(d.id for d in documents)
-        duplicates = sorted(i for i, n in counts.items() if n > 1)
-        if duplicates:
-            raise BadRequestError(
-                f"document ids repeat in one request: {duplicates[:5]}", "duplicate_document_id"
-            )
+    def delete_documents(self, name: str, ids: Sequence[str]) -> ChangeResult:
+        """Delete documents; a new version marks their passages as tombstones."""
+        return self.change(name, delete=ids)
+
+    def rebuild(self, name: str, progress: bool = False) -> ChangeResult:
+        """A new version without tombstones, its indexes built afresh (compaction)."""
+        return self.change(name, compact=True, progress=progress)
+
+    def change(
+        self,
+        name: str,
+        add: Iterable[Document] = (),
+        delete: Sequence[str] = (),
+        compact: bool = False,
+        progress: bool = False,
+        fresh: bool = False,
+    ) -> ChangeResult:
+        """Build and record the next version; ``fresh`` starts from nothing, not the current."""
         with self._lock:
             write_lock = self._write_locks.setdefault(name, threading.Lock())
         with write_lock, self._sessions() as db:
             corpus = corpus_store.get_corpus(db, name)
             if corpus is None:
                 raise NotFoundError(f"no corpus named {name!r}", "corpus_not_found")
-            hashes = corpus_store.live_hashes(db, corpus)
-            changed = [d for d in documents if hashes.get(d.id) != corpus_store.content_hash(d)]
-            replaced = frozenset(d.id for d in changed if d.id in hashes)
-            previous = self.current(name)
+            previous = (
+                Snapshot.empty(name, self._embedder.name, self._embedder.dim)
+                if fresh
+                else self.current(name)
+            )
             db.commit()  # end the read transaction: embedding can take minutes
-            if not changed:
-                assert previous is not None
-                return AddResult(
-                    name, corpus.current_version, 0, 0, len(documents), len(previous.passages)
-                )
-            snapshot = snapshots.build(
+            assert previous is not None
+            with Builder(
+                self.root,
                 name,
                 corpus.current_version + 1,
                 self._embedder,
-                changed,
-                previous=previous,
-                removed_ids=replaced,
-                max_chars=self._chunk_chars,
-            )
-            folder = self._store.write(snapshot)
+                previous,
+                self._chunking,
+                self._dense,
+                compact=compact,
+                progress=progress,
+            ) as builder:
+                builder.delete(delete)
+                change = builder.add(add)
+                if not change.changed and not compact:
+                    builder.abort()
+                    return ChangeResult(
+                        name,
+                        corpus.current_version,
+                        unchanged=change.unchanged,
+                        passages=len(previous),
+                        documents=previous.manifest.documents,
+                        not_found=change.not_found,
+                    )
+                folder = builder.finish()
+            snapshot = snapshots.load(folder, self._dense)
             new = NewVersion(
                 snapshot.version,
                 snapshot.manifest.documents,
-                len(snapshot.passages),
+                len(snapshot),
                 self._embedder.name,
                 # Relative to the snapshots root, so the data folder can move or be mounted.
-                folder.relative_to(self._store.root).as_posix(),
+                folder.relative_to(self.root).as_posix(),
             )
             try:
-                corpus_store.record_version(db, corpus, new, changed)
+                corpus_store.record_version(db, corpus, new)
             except BaseException:
-                self._store.discard(folder)
+                shutil.rmtree(folder, ignore_errors=True)  # never recorded: nobody reads it
                 raise
         with self._lock:
             self._cache[name] = snapshot
         log.info("corpus %s is now version %d (%d passages)", name, new.version, new.passages)
-        return AddResult(
+        return ChangeResult(
             name,
             new.version,
-            len(changed) - len(replaced),
-            len(replaced),
-            len(documents) - len(changed),
+            change.added,
+            change.replaced,
+            change.unchanged,
+            change.deleted,
             new.passages,
+            new.documents,
+            change.not_found,
         )
 
     def ensure(self, name: str, documents: Callable[[], Sequence[Document]]) -> Snapshot:
@@ -168,12 +195,30 @@ class Corpora:
                 corpus = corpus_store.get_corpus(db, name)
             assert corpus is not None
             empty = corpus.current_version == 0
-        if empty:
-            log.info("building corpus %s (first start only)", name)
+        fresh = False
+        if not empty:
             try:
-                self.add_documents(name, documents())
+                self.current(name)
+            except SnapshotError as exc:  # e.g. a snapshot format this version no longer reads
+                log.warning("rebuilding corpus %s: %s", name, exc.message)
+                fresh = True
+        if empty or fresh:
+            log.info("building corpus %s", name)
+            try:
+                self.change(name, add=documents(), progress=True, fresh=fresh)
             except ConflictError:
                 log.info("another process built corpus %s first; using its version", name)
         snapshot = self.current(name)
         assert snapshot is not None
         return snapshot
+
+    def recover(self, older_than_s: float = 3600.0) -> list[Path]:
+        """Remove snapshot folders left by interrupted writers (see ``snapshots.sweep``)."""
+        removed: list[Path] = []
+        with self._sessions() as db:
+            for corpus in corpus_store.list_corpora(db):
+                keep = [self.root / v.snapshot_path for v in corpus_store.list_versions(db, corpus)]
+                removed += snapshots.sweep(self.root / corpus.name, keep, older_than_s)
+        for folder in removed:
+            log.info("removed %s, left by an interrupted corpus change", folder)
+        return removed

@@ -15,7 +15,7 @@ from claims.extraction import Extractor, validate_text
 from claims.types import Claim, ClaimResult, Notice, Passage, Span, Summary
 from claims.verification import Verifier
 from retrieval.embedders import Embedder
-from retrieval.snapshots import Snapshot
+from retrieval.snapshots import Fusion, Mode, Reranker, Snapshot
 from retrieval.types import Hit
 from service.corpora import Corpora
 from service.errors import BadRequestError, NotFoundError, UnknownCorpusError
@@ -71,6 +71,9 @@ class Checker:
         review_threshold: Confidence below which a verdict is flagged for review.
         max_claims: Most claims one request may produce.
         max_chars: Longest response or claim accepted.
+        mode: hybrid (dense and BM25 fused), dense or sparse retrieval.
+        fusion: Rank fusion weights.
+        rerank: Reorders fused candidates (a cross-encoder), when given.
     """
 
     def __init__(
@@ -84,6 +87,9 @@ class Checker:
         review_threshold: float = 0.6,
         max_claims: int = 200,
         max_chars: int = 20_000,
+        mode: Mode = "hybrid",
+        fusion: Fusion | None = None,
+        rerank: Reranker | None = None,
     ) -> None:
         self.extractor = extractor
         self.embedder = embedder
@@ -94,6 +100,9 @@ class Checker:
         self.review_threshold = review_threshold
         self.max_claims = max_claims
         self.max_chars = max_chars
+        self.mode: Mode = mode
+        self.fusion = fusion or Fusion()
+        self.rerank = rerank
 
     def check(
         self,
@@ -123,12 +132,17 @@ class Checker:
         ]
         return self._judge("verify", claims, None, None, name, snapshot, top_k, None)
 
-    def search(self, corpus: str, query: str, k: int) -> tuple[int, list[Hit]]:
-        """The corpus version searched and the ``k`` passages nearest to ``query``."""
+    def search(
+        self, corpus: str, query: str, k: int, mode: Mode | None = None
+    ) -> tuple[int, list[Hit]]:
+        """The corpus version searched and its ``k`` best passages for ``query``."""
         snapshot = self.corpora.current(corpus)
         if snapshot is None:
             raise NotFoundError(f"no corpus named {corpus!r}", "corpus_not_found")
-        return snapshot.version, snapshot.search(self.embedder.encode([query]), k)[0]
+        hits = snapshot.search(
+            self.embedder.encode([query]), [query], k, mode or self.mode, self.fusion, self.rerank
+        )
+        return snapshot.version, hits[0]
 
     def _corpus(self, corpus: str | None) -> tuple[str, Snapshot]:
         name = corpus or self.default_corpus
@@ -154,8 +168,14 @@ class Checker:
                 "too_many_claims",
             )
         checkable = [c for c in claims if c.checkworthy]
+        texts = [c.text for c in checkable]
         hits = snapshot.search(
-            self.embedder.encode([c.text for c in checkable]), top_k or self.top_k
+            self.embedder.encode(texts),
+            texts,
+            top_k or self.top_k,
+            self.mode,
+            self.fusion,
+            self.rerank,
         )
         verdicts = iter(
             self.verifier.verify(checkable, [[_as_passage(h) for h in row] for row in hits])

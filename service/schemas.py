@@ -199,19 +199,33 @@ class CorpusOut(BaseModel):
     description: str
     version: int
     documents: int
-    passages: int
+    passages: int = Field(description="Live passages.")
+    tombstones: int = Field(description="Passages of deleted documents, until a rebuild.")
+    dense_index: str = Field(description="flat, hnsw or ivf.")
     embedder: str | None
     created_at: datetime
     updated_at: datetime | None
 
 
-class AddDocumentsOut(BaseModel):
+class ChangeOut(BaseModel):
     corpus: str
-    version: int
-    added: int
-    replaced: int
-    unchanged: int
+    version: int = Field(description="The version after the change (unchanged if nothing changed).")
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    deleted: int = 0
     passages: int
+    documents: int
+    not_found: list[str] = Field(default_factory=list, description="Ids asked for but absent.")
+
+
+class VersionOut(BaseModel):
+    version: int
+    documents: int
+    passages: int
+    embedder: str
+    current: bool
+    created_at: datetime
 
 
 class SearchHitOut(BaseModel):
@@ -226,6 +240,7 @@ class SearchHitOut(BaseModel):
 class SearchOut(BaseModel):
     corpus: NameVersion
     query: str
+    mode: Literal["hybrid", "dense", "sparse"]
     results: list[SearchHitOut]
 
 

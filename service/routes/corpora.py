@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from retrieval.types import Document
+from service.corpora import ChangeResult
 from service.deps import AdminDep, AnyRoleDep, CheckerDep, CorporaDep, SessionDep
 from service.errors import (
     BadRequestError,
@@ -19,7 +21,7 @@ from service.errors import (
     UnsupportedMediaError,
 )
 from service.schemas import (
-    AddDocumentsOut,
+    ChangeOut,
     CorpusCreate,
     CorpusOut,
     DocumentIn,
@@ -27,6 +29,7 @@ from service.schemas import (
     SearchHitOut,
     SearchOut,
     SpanOut,
+    VersionOut,
     problem_responses,
 )
 from service.store import corpora as corpus_store
@@ -74,48 +77,83 @@ def parse_documents(body: bytes, content_type: str) -> list[DocumentIn]:
         ) from exc
     if not documents:
         raise BadRequestError("no documents in the request", "no_documents")
+    counts = Counter(d.id for d in documents)
+    repeated = sorted(i for i, n in counts.items() if n > 1)
+    if repeated:
+        raise BadRequestError(
+            f"document ids repeat in one request: {repeated[:5]}", "duplicate_document_id"
+        )
     return documents
 
 
-def _corpus_out(db: SessionDep, name: str) -> CorpusOut:
+def _corpus_out(db: SessionDep, corpora: CorporaDep, name: str) -> CorpusOut:
     corpus = corpus_store.get_corpus(db, name)
-    if corpus is None:
+    snapshot = corpora.current(name)
+    if corpus is None or snapshot is None:
         raise NotFoundError(f"no corpus named {name!r}", "corpus_not_found")
     version = corpus_store.version_row(db, corpus, corpus.current_version)
     return CorpusOut(
         name=corpus.name,
         description=corpus.description,
-        version=corpus.current_version,
-        documents=corpus_store.live_document_count(db, corpus),
-        passages=version.passages if version else 0,
+        version=snapshot.version,
+        documents=snapshot.manifest.documents,
+        passages=len(snapshot),
+        tombstones=len(snapshot.tombstones),
+        dense_index=snapshot.manifest.dense,
         embedder=version.embedder if version else None,
         created_at=corpus.created_at,
         updated_at=version.created_at if version else None,
     )
 
 
+def _change_out(result: ChangeResult) -> ChangeOut:
+    return ChangeOut(**asdict(result))
+
+
 @router.post("", status_code=201)
-def create_corpus(body: CorpusCreate, db: SessionDep, _: AdminDep) -> CorpusOut:
+def create_corpus(
+    body: CorpusCreate, db: SessionDep, corpora: CorporaDep, _: AdminDep
+) -> CorpusOut:
     """Create an empty corpus."""
     corpus_store.create_corpus(db, body.name, body.description)
-    return _corpus_out(db, body.name)
+    return _corpus_out(db, corpora, body.name)
 
 
 @router.get("")
-def list_corpora(db: SessionDep, _: AnyRoleDep) -> list[CorpusOut]:
+def list_corpora(db: SessionDep, corpora: CorporaDep, _: AnyRoleDep) -> list[CorpusOut]:
     """List the corpora with their current versions."""
-    return [_corpus_out(db, corpus.name) for corpus in corpus_store.list_corpora(db)]
+    return [_corpus_out(db, corpora, c.name) for c in corpus_store.list_corpora(db)]
 
 
 @router.get("/{name}")
-def read_corpus(name: str, db: SessionDep, _: AnyRoleDep) -> CorpusOut:
-    """Show a corpus: current version, documents and passages."""
-    return _corpus_out(db, name)
+def read_corpus(name: str, db: SessionDep, corpora: CorporaDep, _: AnyRoleDep) -> CorpusOut:
+    """Show a corpus: current version, documents, passages, tombstones, index kind."""
+    return _corpus_out(db, corpora, name)
+
+
+@router.get("/{name}/versions")
+def list_versions(name: str, db: SessionDep, _: AnyRoleDep) -> list[VersionOut]:
+    """Every version of a corpus, oldest first."""
+    corpus = corpus_store.get_corpus(db, name)
+    if corpus is None:
+        raise NotFoundError(f"no corpus named {name!r}", "corpus_not_found")
+    return [
+        VersionOut(
+            version=v.version,
+            documents=v.documents,
+            passages=v.passages,
+            embedder=v.embedder,
+            current=v.version == corpus.current_version,
+            created_at=v.created_at,
+        )
+        for v in corpus_store.list_versions(db, corpus)
+    ]
 
 
 @router.post(
     "/{name}/documents",
     status_code=201,
+    responses={200: {"description": "Nothing changed: every document was already there"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -133,13 +171,36 @@ def read_corpus(name: str, db: SessionDep, _: AnyRoleDep) -> CorpusOut:
     },
 )
 async def add_documents(
-    name: str, request: Request, corpora: CorporaDep, _: AdminDep
-) -> AddDocumentsOut:
-    """Add or replace documents (JSON array or NDJSON); makes a new corpus version."""
+    name: str, request: Request, response: Response, corpora: CorporaDep, _: AdminDep
+) -> ChangeOut:
+    """Add or replace documents (JSON array or NDJSON); makes a new corpus version.
+
+    Every document is validated before anything is indexed: one bad document
+    changes nothing.
+    """
     documents = parse_documents(await request.body(), request.headers.get("content-type", ""))
     sources = [Document(d.id, d.title or d.id, d.text, d.metadata) for d in documents]
     result = await run_in_threadpool(corpora.add_documents, name, sources)
-    return AddDocumentsOut(**asdict(result))
+    if not (result.added or result.replaced):
+        response.status_code = 200
+    return _change_out(result)
+
+
+@router.delete("/{name}/documents/{document_id}")
+def delete_document(name: str, document_id: str, corpora: CorporaDep, _: AdminDep) -> ChangeOut:
+    """Delete a document: a new version in which its passages are tombstones."""
+    result = corpora.delete_documents(name, [document_id])
+    if result.not_found:
+        raise NotFoundError(
+            f"corpus {name!r} has no document {document_id!r}", "document_not_found"
+        )
+    return _change_out(result)
+
+
+@router.post("/{name}/rebuild", status_code=201)
+async def rebuild_corpus(name: str, corpora: CorporaDep, _: AdminDep) -> ChangeOut:
+    """A new version without tombstones, its dense and sparse indexes built afresh."""
+    return _change_out(await run_in_threadpool(corpora.rebuild, name))
 
 
 @router.get("/{name}/search")
@@ -149,12 +210,14 @@ def search_corpus(
     checker: CheckerDep,
     _: AnyRoleDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
+    mode: Annotated[Literal["hybrid", "dense", "sparse"] | None, Query()] = None,
 ) -> SearchOut:
-    """Search a corpus for the passages nearest to a query."""
-    version, hits = checker.search(name, q, k)
+    """Search a corpus: hybrid (dense and BM25 fused, the default), dense or sparse."""
+    version, hits = checker.search(name, q, k, mode)
     return SearchOut(
         corpus=NameVersion(name=name, version=version),
         query=q,
+        mode=mode or checker.mode,
         results=[
             SearchHitOut(
                 passage_id=h.passage.id,

@@ -1,22 +1,15 @@
-"""Corpora, their versions and their documents."""
+"""Corpora and their versions. Documents live in the versions' snapshots, not here."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from retrieval.types import Document as SourceDocument
 from service.errors import ConflictError
-from service.store.models import Corpus, CorpusVersion, Document
-
-
-def content_hash(document: SourceDocument) -> str:
-    return hashlib.sha256(f"{document.title}\x00{document.text}".encode()).hexdigest()
+from service.store.models import Corpus, CorpusVersion
 
 
 def get_corpus(db: Session, name: str) -> Corpus | None:
@@ -38,6 +31,14 @@ def create_corpus(db: Session, name: str, description: str = "") -> Corpus:
     return corpus
 
 
+def delete_empty_corpus(db: Session, name: str) -> None:
+    """Remove corpus ``name`` if it has no version yet (a failed first ingestion)."""
+    corpus = get_corpus(db, name)
+    if corpus is not None and corpus.current_version == 0:
+        db.delete(corpus)
+        db.commit()
+
+
 def version_row(db: Session, corpus: Corpus, version: int) -> CorpusVersion | None:
     return db.scalar(
         select(CorpusVersion).where(
@@ -46,24 +47,13 @@ def version_row(db: Session, corpus: Corpus, version: int) -> CorpusVersion | No
     )
 
 
-def live_hashes(db: Session, corpus: Corpus) -> dict[str, str]:
-    """External id → content hash of every document not deleted."""
-    rows = db.execute(
-        select(Document.external_id, Document.sha256).where(
-            Document.corpus_id == corpus.id, Document.deleted_version.is_(None)
+def list_versions(db: Session, corpus: Corpus) -> list[CorpusVersion]:
+    return list(
+        db.scalars(
+            select(CorpusVersion)
+            .where(CorpusVersion.corpus_id == corpus.id)
+            .order_by(CorpusVersion.version)
         )
-    )
-    return {external_id: sha for external_id, sha in rows}  # noqa: C416 (rows are Row objects)
-
-
-def live_document_count(db: Session, corpus: Corpus) -> int:
-    return int(
-        db.scalar(
-            select(func.count()).where(
-                Document.corpus_id == corpus.id, Document.deleted_version.is_(None)
-            )
-        )
-        or 0
     )
 
 
@@ -76,34 +66,15 @@ class NewVersion:
     snapshot_path: str
 
 
-def record_version(
-    db: Session, corpus: Corpus, new: NewVersion, upserts: Sequence[SourceDocument]
-) -> None:
-    """Store new and replaced documents and make ``new`` the current version, in one transaction.
+def record_version(db: Session, corpus: Corpus, new: NewVersion) -> None:
+    """Make ``new`` the current version, in one transaction.
 
     Fails with ``ConflictError`` when another writer made a version first.
     """
     conflict = ConflictError(
-        f"corpus {corpus.name!r} changed while documents were added; retry", "corpus_changed"
+        f"corpus {corpus.name!r} changed while this change was built; retry", "corpus_changed"
     )
     try:
-        existing = {
-            doc.external_id: doc
-            for doc in db.scalars(
-                select(Document).where(
-                    Document.corpus_id == corpus.id,
-                    Document.external_id.in_([d.id for d in upserts]),
-                )
-            )
-        }
-        for source in upserts:
-            row = existing.get(source.id)
-            if row is None:
-                row = Document(corpus_id=corpus.id, external_id=source.id)
-                db.add(row)
-            row.title, row.text, row.metadata_ = source.title, source.text, dict(source.metadata)
-            row.sha256, row.added_version = content_hash(source), new.version
-            row.deleted_version = None
         db.add(
             CorpusVersion(
                 corpus_id=corpus.id,

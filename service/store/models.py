@@ -87,22 +87,6 @@ class CorpusVersion(Base):
     corpus: Mapped[Corpus] = relationship(back_populates="versions")
 
 
-class Document(Base):
-    __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("corpus_id", "external_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
-    external_id: Mapped[str] = mapped_column(String(500))
-    title: Mapped[str] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
-    sha256: Mapped[str] = mapped_column(String(64))
-    added_version: Mapped[int] = mapped_column(Integer)
-    deleted_version: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 class Check(Base):
     """One call that produced verdicts: a response checked, or claims verified directly."""
 

@@ -9,23 +9,68 @@ from hypothesis import strategies as st
 
 from retrieval.builtin import python_reference
 from retrieval.errors import IngestError
-from retrieval.ingest import chunk, read_paths
+from retrieval.ingest import chunk, count_tokens, html_text, read_paths
 from retrieval.types import Document
 
 
-@given(st.text(min_size=1, max_size=3000), st.integers(min_value=100, max_value=900))
-def test_chunks_keep_document_offsets_and_cover_the_text(text: str, max_chars: int) -> None:
+@given(
+    st.text(alphabet=st.sampled_from("abc def.\n XY?!"), min_size=1, max_size=3000),
+    st.integers(min_value=16, max_value=120),
+    st.integers(min_value=0, max_value=40),
+)
+def test_chunks_keep_offsets_fit_the_budget_overlap_and_cover_the_text(
+    text: str, max_tokens: int, overlap: int
+) -> None:
     document = Document("d", "D", text)
-    passages = chunk(document, max_chars)
-    end = 0
+    passages = chunk(document, max_tokens, overlap)
+    covered = [False] * len(text)
+    previous_end = 0
     for passage in passages:
         assert text[passage.start : passage.end] == passage.text
         assert passage.text == passage.text.strip() and passage.text
-        assert len(passage.text) <= max_chars
-        assert passage.start >= end
-        end = passage.end
-    covered = "".join(p.text for p in passages)
-    assert "".join(covered.split()) == "".join(text.split())  # nothing but whitespace is lost
+        assert count_tokens(passage.text) <= max_tokens
+        assert passage.start >= 0 and passage.end > passage.start
+        # Passages move forward; an overlap never reaches back more than the budget allows.
+        assert passage.end > previous_end
+        if overlap == 0:
+            assert passage.start >= previous_end
+        previous_end = passage.end
+        for i in range(passage.start, passage.end):
+            covered[i] = True
+    assert all(c or text[i].isspace() for i, c in enumerate(covered))  # only whitespace is lost
+
+
+def test_overlap_repeats_the_last_sentences_of_the_passage_before() -> None:
+    text = " ".join(f"Sentence number {i} is here." for i in range(12))
+    passages = chunk(Document("d", "D", text), max_tokens=24, overlap=7)
+    assert len(passages) > 2
+    for before, after in zip(passages, passages[1:], strict=False):
+        assert after.start < before.end  # they share a sentence
+        assert text[after.start : before.end].startswith("Sentence number")
+
+
+def test_html_is_read_as_visible_text(tmp_path: Path) -> None:
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>The  Page</title><style>p {color: red}</style></head>"
+        "<body><h1>Heading</h1><p>First <b>bold</b> paragraph.</p>"
+        "<script>var x = 1;</script><ul><li>One</li><li>Two &amp; three</li></ul></body></html>"
+    )
+    (document,) = read_paths([tmp_path / "page.html"])
+    assert document.title == "The Page"
+    assert document.text == "Heading\n\nFirst bold paragraph.\n\nOne\n\nTwo & three"
+    assert html_text("<p>a</p>") == ("", "a")
+
+
+def test_folders_are_filtered_by_globs(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "keep.md").write_text("# Keep\n\nYes.")
+    (tmp_path / "docs" / "drop.md").write_text("# Drop\n\nNo.")
+    (tmp_path / "docs" / "page.html").write_text("<p>Web.</p>")
+    (tmp_path / "notes.txt").write_text("Notes.")
+    only_md = read_paths([tmp_path], include=["*.md"], exclude=["drop.*"])
+    assert [d.id for d in only_md] == ["docs/keep.md"]
+    everything = [d.id for d in read_paths([tmp_path])]
+    assert everything == ["docs/drop.md", "docs/keep.md", "docs/page.html", "notes.txt"]
 
 
 def test_read_jsonl_text_markdown_and_folders(tmp_path: Path) -> None:
@@ -69,7 +114,9 @@ def test_bad_jsonl_lines_say_where(tmp_path: Path, line: str, message: str) -> N
 
 def test_unknown_and_missing_paths(tmp_path: Path) -> None:
     (tmp_path / "x.pdf").write_bytes(b"%PDF")
-    with pytest.raises(IngestError, match="unknown file type"):
+    with pytest.raises(
+        IngestError, match=r"unknown file type \(use .jsonl, .ndjson, .txt, .md or .html\)"
+    ):
         list(read_paths([tmp_path / "x.pdf"]))
     with pytest.raises(IngestError, match="no such file"):
         list(read_paths([tmp_path / "missing.jsonl"]))

@@ -1,113 +1,223 @@
+"""Snapshots: streamed builds, versions, dedup, tombstones, compaction, hybrid search."""
+
 from __future__ import annotations
 
-import os
+import json
+from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retrieval import snapshots
-from retrieval.errors import SnapshotError
-from retrieval.snapshots import SnapshotStore
+from retrieval.errors import IngestError, SnapshotError
+from retrieval.index import DenseConfig
+from retrieval.snapshots import Builder, Fusion, Snapshot, rrf
 from retrieval.types import Document
 from tests.factories import FakeEmbedder, documents
 
 
-def test_write_load_round_trip_and_search(tmp_path: Path) -> None:
-    embedder = FakeEmbedder()
-    store = SnapshotStore(tmp_path)
-    snapshot = snapshots.build("c", 1, embedder, documents())
-    folder = store.write(snapshot)
-    assert folder.name.startswith("v1-")
-    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".tmp")]
-    loaded = store.load(folder)
-    assert loaded.passages == snapshot.passages
-    assert loaded.manifest == snapshot.manifest
-    query = embedder.encode(["Where was Marie Curie born?"])
-    hits = loaded.search(query, 2)[0]
-    assert hits[0].passage.document_id == "curie"
-    assert np.allclose(loaded.index.vectors(), snapshot.index.vectors())
+def build(
+    root: Path,
+    version: int,
+    embedder: FakeEmbedder,
+    add: Iterable[Document] = (),
+    delete: Iterable[str] = (),
+    previous: Snapshot | None = None,
+    compact: bool = False,
+    dense: DenseConfig | None = None,
+) -> Snapshot:
+    with Builder(root, "c", version, embedder, previous, dense=dense, compact=compact) as b:
+        b.delete(delete)
+        b.add(add)
+        folder = b.finish()
+    return snapshots.load(folder, dense)
 
 
-def test_next_version_embeds_only_new_passages_and_drops_replaced(tmp_path: Path) -> None:
+def search(snapshot: Snapshot, embedder: FakeEmbedder, query: str, k: int = 3, mode="hybrid"):
+    return snapshot.search(embedder.encode([query]), [query], k, mode)[0]
+
+
+def test_build_load_and_search_every_mode(tmp_path: Path) -> None:
     embedder = FakeEmbedder()
-    first = snapshots.build("c", 1, embedder, documents())
+    snapshot = build(tmp_path, 1, embedder, documents())
+    assert snapshot.folder is not None and snapshot.folder.name.startswith("v1-")
+    assert not [p for p in (tmp_path / "c").iterdir() if p.name.startswith(".tmp")]
+    assert (snapshot.manifest.documents, len(snapshot), snapshot.manifest.dense) == (3, 3, "flat")
+    for mode in ("hybrid", "dense", "sparse"):
+        hits = search(snapshot, embedder, "Where was Marie Curie born?", 2, mode)
+        assert hits[0].passage.document_id == "curie", mode
+    hit = search(snapshot, embedder, "Marie Curie Warsaw")[0]
+    # One vector per sentence, for the verifier, and document offsets kept.
+    assert len(hit.sentence_vectors) == len(hit.passage.sentences) == 3
+    document = next(d for d in documents() if d.id == "curie")
+    assert document.text[hit.passage.start : hit.passage.end] == hit.passage.text
+
+
+def test_a_new_version_embeds_only_new_passages_and_replaces(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    first = build(tmp_path, 1, embedder, documents())
     embedded = embedder.texts
     replacement = Document("python", "Python", "Python is a genus of snakes.")
-    second = snapshots.build(
-        "c", 2, embedder, [replacement], previous=first, removed_ids=frozenset({"python"})
+    second = build(tmp_path, 2, embedder, [replacement, *documents()[:2]], previous=first)
+    assert embedder.texts - embedded == 1  # one new sentence; unchanged documents skipped
+    assert (second.manifest.documents, len(second), len(second.tombstones)) == (3, 3, 1)
+    hits = search(second, embedder, "Python programming language Guido", 3)
+    assert all("Guido" not in h.passage.text for h in hits)
+    assert first.folder is not None and first.folder.exists()  # old versions stay readable
+    kept = search(first, embedder, "Python programming language Guido", 1)
+    assert "Guido" in kept[0].passage.text
+
+
+def test_identical_passages_are_stored_once_and_survive_one_owner(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    notice = "This page is licensed under CC BY-SA."
+    docs = [Document("a", "Notice", notice), Document("b", "Notice", notice)]
+    first = build(tmp_path, 1, embedder, docs)
+    assert (first.manifest.rows, first.manifest.documents) == (1, 2)
+    second = build(tmp_path, 2, embedder, delete=["a"], previous=first)
+    (hit,) = search(second, embedder, "licensed", 5)
+    assert hit.passage.document_id == "b"  # the passage now belongs to its other owner
+    third = build(tmp_path, 3, embedder, delete=["b"], previous=second)
+    assert search(third, embedder, "licensed", 5) == [] and len(third) == 0
+
+
+def test_deleted_documents_never_come_back_and_compaction_drops_them(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    first = build(tmp_path, 1, embedder, documents())
+    second = build(tmp_path, 2, embedder, delete=["curie", "missing"], previous=first)
+    for mode in ("hybrid", "dense", "sparse"):
+        hits = search(second, embedder, "Marie Curie Warsaw Nobel", 10, mode)
+        assert "curie" not in {h.passage.document_id for h in hits}, mode
+    assert second.manifest.rows == 3 and len(second.tombstones) == 1
+    third = build(tmp_path, 3, embedder, previous=second, compact=True)
+    assert third.manifest.rows == 2 and len(third.tombstones) == 0
+    assert {h.passage.document_id for h in search(third, embedder, "tower python", 5)} == {
+        "eiffel",
+        "python",
+    }
+    stored = list(snapshots.documents(third))
+    assert sorted(d["id"] for d in stored) == ["eiffel", "python"]
+    assert all(third.row(r)["document_id"] == d["id"] for d in stored for r, _, _ in d["rows"])
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_grow_by_adding_and_honour_tombstones(tmp_path: Path, kind) -> None:
+    embedder = FakeEmbedder()
+    dense = DenseConfig(kind=kind)
+    many = [
+        Document(f"d{i}", f"Doc {i}", f"Item {i} has colour {i % 7} and size {i}.")
+        for i in range(300)
+    ]
+    first = build(tmp_path, 1, embedder, many, dense=dense)
+    assert first.manifest.dense == kind
+    second = build(
+        tmp_path, 2, embedder, [Document("x", "X", "A zebra.")], ["d5"], first, dense=dense
     )
-    assert embedder.texts - embedded == 2  # the one new passage and its one sentence
-    assert {p.document_id for p in second.passages} == {"eiffel", "curie", "python"}
-    assert all("Guido" not in p.text for p in second.passages)
-    assert len(second.passages) == len(second.index)
-    for row, passage in enumerate(second.passages):  # sentence vectors still line up
-        text = passage.text[slice(*passage.sentences[0])]
-        expected = embedder.encode([f"{passage.title}: {text}"])[0]
-        assert np.allclose(second.sentences_of(row)[0], expected)
+    assert len(second.dense) == 301  # type: ignore[arg-type]
+    assert search(second, embedder, "X: A zebra.", 1, "dense")[0].passage.document_id == "x"
+    hits = search(second, embedder, "Item 5 has colour 5 and size 5", 10, "dense")
+    assert "d5" not in {h.passage.document_id for h in hits}
 
 
-def test_a_failed_write_leaves_no_folder(tmp_path: Path, monkeypatch) -> None:
-    store = SnapshotStore(tmp_path)
-    snapshot = snapshots.build("c", 1, FakeEmbedder(), documents())
+def test_auto_picks_the_approximate_kind_above_the_threshold(tmp_path: Path) -> None:
+    dense = DenseConfig(kind="auto", ann="ivf", ann_threshold=50)
+    docs = [Document(f"d{i}", "T", f"Number {i} is here.") for i in range(60)]
+    assert build(tmp_path, 1, FakeEmbedder(), docs, dense=dense).manifest.dense == "ivf"
 
-    def broken_rename(src, dst):
-        raise OSError("disk full")
 
-    monkeypatch.setattr(os, "rename", broken_rename)
-    with pytest.raises(OSError):
-        store.write(snapshot)
+def test_a_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:
+    def broken() -> Iterable[Document]:
+        yield documents()[0]
+        raise ValueError("the input broke")
+
+    with pytest.raises(ValueError), Builder(tmp_path, "c", 1, FakeEmbedder()) as builder:
+        builder.add(broken())
+    assert list((tmp_path / "c").iterdir()) == []
+    with (
+        pytest.raises(IngestError, match="twice"),
+        Builder(tmp_path, "c", 1, FakeEmbedder()) as b,
+    ):
+        b.add([documents()[0], documents()[0]])
     assert list((tmp_path / "c").iterdir()) == []
 
 
-def test_an_inconsistent_snapshot_is_refused(tmp_path: Path) -> None:
-    store = SnapshotStore(tmp_path)
-    folder = store.write(snapshots.build("c", 1, FakeEmbedder(), documents()))
-    with (folder / "passages.jsonl").open("a") as extra:
-        extra.write(
-            '{"id": "x", "document_id": "x", "title": "x", "text": "x", "start": 0, "end": 1}\n'
-        )
-    with pytest.raises(SnapshotError, match="passages"):
-        store.load(folder)
-    with pytest.raises(SnapshotError):
-        store.load(tmp_path / "missing")
+def test_inconsistent_or_old_snapshots_are_refused(tmp_path: Path) -> None:
+    snapshot = build(tmp_path, 1, FakeEmbedder(), documents())
+    assert snapshot.folder is not None
+    manifest = json.loads((snapshot.folder / "manifest.json").read_text())
+    (snapshot.folder / "manifest.json").write_text(json.dumps({**manifest, "rows": 7}))
+    with pytest.raises(SnapshotError, match="disagree"):
+        snapshots.load(snapshot.folder)
+    (snapshot.folder / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
+    with pytest.raises(SnapshotError, match="format 1"):
+        snapshots.load(snapshot.folder)
 
 
-words = st.sampled_from("tower paris curie warsaw python snake moon river year prize".split())
+def test_sweep_removes_only_what_no_version_records(tmp_path: Path) -> None:
+    kept = build(tmp_path, 1, FakeEmbedder(), documents())
+    orphan = build(tmp_path, 2, FakeEmbedder(), documents()[:1])
+    (tmp_path / "c" / ".tmp-v3-dead").mkdir()
+    assert kept.folder and orphan.folder
+    assert snapshots.sweep(tmp_path / "c", [kept.folder]) == []  # too young to be sure
+    removed = snapshots.sweep(tmp_path / "c", [kept.folder], older_than_s=0)
+    assert sorted(p.name for p in removed) == sorted([orphan.folder.name, ".tmp-v3-dead"])
+    assert kept.folder.exists()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(st.lists(words, min_size=1, max_size=8).map(" ".join), min_size=1, max_size=20),
-    st.lists(words, min_size=1, max_size=4).map(" ".join),
-    st.integers(min_value=1, max_value=30),
+def test_rrf_fuses_ranks_with_weights() -> None:
+    fused = rrf([[(1, 0.9), (2, 0.8)], [(2, 5.0), (3, 4.0)]], [1.0, 1.0], 60)
+    assert [row for row, _ in fused] == [2, 1, 3]
+    only_sparse = rrf([[(1, 0.9)], [(3, 1.0)]], [0.0, 1.0], 60)
+    assert only_sparse[0][0] == 3
+
+
+def test_a_reranker_reorders_the_fused_candidates(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    snapshot = build(tmp_path, 1, embedder, documents())
+    by_length = snapshot.search(
+        embedder.encode(["tower"]),
+        ["tower"],
+        3,
+        fusion=Fusion(),
+        rerank=lambda query, passages: [-len(p.text) for p in passages],
+    )[0]
+    lengths = [len(h.passage.text) for h in by_length]
+    assert lengths == sorted(lengths)
+
+
+words = st.sampled_from("paris tower curie warsaw python snake river bridge music art".split())
+docs_strategy = st.lists(
+    st.tuples(st.integers(0, 30), st.lists(words, min_size=1, max_size=8)),
+    min_size=1,
+    max_size=12,
+    unique_by=lambda t: t[0],
 )
-def test_search_returns_at_most_k_known_ids_best_first(texts, query, k) -> None:
-    embedder = FakeEmbedder(dim=32)
-    docs = [Document(f"d{i}", f"D{i}", text) for i, text in enumerate(texts)]
-    snapshot = snapshots.build("c", 1, embedder, docs)
-    hits = snapshot.search(embedder.encode([query]), k)[0]
-    known = {p.id for p in snapshot.passages}
-    assert len(hits) <= k and len(hits) == min(k, len(snapshot.passages))
-    assert all(hit.passage.id in known for hit in hits)
-    assert len({hit.passage.id for hit in hits}) == len(hits)
-    scores = [hit.score for hit in hits]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    docs_strategy,
+    st.lists(st.integers(0, 30), max_size=6),
+    st.lists(words, min_size=1, max_size=3),
+    st.integers(1, 8),
+    st.sampled_from(["hybrid", "dense", "sparse"]),
+)
+def test_search_properties(tmp_path_factory, rows, deleted, query_words, k, mode) -> None:
+    root = tmp_path_factory.mktemp("prop")
+    embedder = FakeEmbedder()
+    docs = [Document(f"d{i}", f"T{i}", " ".join(ws) + ".") for i, ws in rows]
+    first = build(root, 1, embedder, docs)
+    gone = {f"d{i}" for i in deleted}
+    second = build(root, 2, embedder, delete=sorted(gone), previous=first)
+    live = {d.id for d in docs} - gone
+    query = " ".join(query_words)
+    hits = search(second, embedder, query, k, mode)
+    assert len(hits) <= k
+    assert {h.passage.document_id for h in hits} <= live  # deleted never come back
+    scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
-
-
-def test_memo_embedder_encodes_each_text_once_and_forgets_the_oldest() -> None:
-    from retrieval.embedders import MemoEmbedder
-
-    inner = FakeEmbedder()
-    memo = MemoEmbedder(inner, capacity=3)
-    first = memo.encode(["a b", "c d", "a b"])
-    assert inner.texts == 2 and first.shape == (3, inner.dim)
-    assert np.allclose(first, inner.encode(["a b", "c d", "a b"]))
-    inner.texts = 0
-    assert np.allclose(memo.encode(["c d"]), first[1:2]) and inner.texts == 0
-    memo.encode(["e", "f"])  # capacity 3: "a b", the least recently used, goes
-    memo.encode(["a b"])
-    assert inner.texts == 3
-    assert memo.encode([]).shape == (0, inner.dim)
+    assert len({h.passage.id for h in hits}) == len(hits)

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.app import create_app
-from service.store.models import Check, Claim, Corpus, Document
+from service.store.models import Check, Claim, Corpus, CorpusVersion
 from tests.conftest import Api, make_settings
 from tests.factories import FakeEmbedder
 
@@ -86,7 +86,7 @@ def _counts(api: Api) -> tuple[int, ...]:
     with api.client.app.state.sessions() as db:  # type: ignore[attr-defined]
         return tuple(
             db.scalar(select(func.count()).select_from(t)) or 0
-            for t in (Check, Claim, Corpus, Document)
+            for t in (Check, Claim, Corpus, CorpusVersion)
         )
 
 
