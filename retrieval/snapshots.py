@@ -616,12 +616,13 @@ class Builder:
         return kind
 
     def _write_sparse(self) -> None:
-        texts: list[str] = []
-        with (self.tmp / "passages.jsonl").open(encoding="utf-8") as lines:
-            for line in lines:
-                data = json.loads(line)
-                texts.append(f"{data['title']} {data['text']}")
-        SparseIndex.build(texts).save(self.tmp / "bm25")
+        def texts() -> Iterator[str]:
+            with (self.tmp / "passages.jsonl").open(encoding="utf-8") as lines:
+                for line in lines:
+                    data = json.loads(line)
+                    yield f"{data['title']} {data['text']}"
+
+        SparseIndex.build(texts()).save(self.tmp / "bm25")
 
 
 # Reading ------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,40 @@ class SparseIndex:
         self.size = size
 
     @classmethod
-    def build(cls, texts: Sequence[str]) -> SparseIndex:
+    def build(cls, texts: Iterable[str], batch: int = 10_000) -> SparseIndex:
+        """Index ``texts`` (streamed: tokenised a batch at a time, kept as token-id arrays)."""
         import bm25s
+        from bm25s.tokenization import Tokenized
 
+        vocab: dict[str, int] = {"": 0}
+        ids: list[NDArray[np.int32]] = []
+        pending: list[str] = []
+
+        def flush() -> None:
+            words = bm25s.tokenize(
+                pending,
+                stopwords="en",
+                stemmer=_stemmer(),
+                return_ids=False,
+                show_progress=False,
+                allow_empty=True,
+            )
+            for doc in words:
+                ids.append(
+                    np.fromiter((vocab.setdefault(w, len(vocab)) for w in doc), dtype=np.int32)
+                )
+            pending.clear()
+
+        for text in texts:
+            pending.append(text)
+            if len(pending) >= batch:
+                flush()
+        if pending:
+            flush()
         retriever = bm25s.BM25()
-        if texts:
-            retriever.index(tokenize(texts), show_progress=False)
-        return cls(retriever, len(texts))
+        if ids:
+            retriever.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        return cls(retriever, len(ids))
 
     def save(self, folder: Path) -> None:
         folder.mkdir()

@@ -90,3 +90,53 @@ def test_list_and_create_corpora(api: Api) -> None:
     ).json()
     assert check["claims"][0]["verdict"] == "NOT_ENOUGH_INFO"
     assert check["claims"][0]["reasons"][0]["code"] == "no_evidence"
+
+
+def test_delete_a_document_then_rebuild(api: Api) -> None:
+    admin = api.headers("admin")
+    deleted = api.client.delete("/v1/corpora/docs/documents/curie", headers=admin)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["version"] == 2 and deleted.json()["deleted"] == 1
+    shown = api.client.get("/v1/corpora/docs", headers=admin).json()
+    assert (shown["documents"], shown["tombstones"], shown["dense_index"]) == (2, 1, "flat")
+    for mode in ("hybrid", "dense", "sparse"):
+        found = api.client.get(
+            "/v1/corpora/docs/search",
+            params={"q": "Marie Curie Warsaw", "k": 10, "mode": mode},
+            headers=admin,
+        ).json()
+        assert found["mode"] == mode
+        assert "curie" not in {r["document_id"] for r in found["results"]}, mode
+    rebuilt = api.client.post("/v1/corpora/docs/rebuild", headers=admin)
+    assert rebuilt.status_code == 201 and rebuilt.json()["version"] == 3
+    assert api.client.get("/v1/corpora/docs", headers=admin).json()["tombstones"] == 0
+    versions = api.client.get("/v1/corpora/docs/versions", headers=api.headers("trainer")).json()
+    assert [(v["version"], v["current"]) for v in versions] == [(1, False), (2, False), (3, True)]
+    assert [v["documents"] for v in versions] == [3, 2, 2]
+
+
+def test_change_routes_answer_problems(api: Api) -> None:
+    from tests.service.test_errors_and_auth import assert_problem
+
+    admin, pipeline = api.headers("admin"), api.headers("pipeline")
+    assert_problem(
+        api.client.delete("/v1/corpora/docs/documents/nope", headers=admin),
+        404,
+        "document_not_found",
+    )
+    assert_problem(
+        api.client.delete("/v1/corpora/nope/documents/x", headers=admin), 404, "corpus_not_found"
+    )
+    assert_problem(api.client.post("/v1/corpora/nope/rebuild", headers=admin), 404)
+    assert_problem(api.client.get("/v1/corpora/nope/versions", headers=admin), 404)
+    assert_problem(api.client.delete("/v1/corpora/docs/documents/curie", headers=pipeline), 403)
+    assert_problem(api.client.post("/v1/corpora/docs/rebuild", headers=pipeline), 403)
+    assert_problem(
+        api.client.get(
+            "/v1/corpora/docs/search", params={"q": "x", "mode": "fuzzy"}, headers=admin
+        ),
+        422,
+        "validation_error",
+    )
+    # Nothing above made a version.
+    assert api.client.get("/v1/corpora/docs", headers=admin).json()["version"] == 1

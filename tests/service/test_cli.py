@@ -77,10 +77,15 @@ def test_corpus_add_then_check_with_the_real_models(
         )
         + "\n"
     )
-    assert main(["corpus", "add", "facts", str(docs)]) == 0
+    (docs / "skip.html").write_text("<p>Skipped by the glob.</p>")
+    assert main(["corpus", "add", "facts", str(docs), "--exclude", "*.html"]) == 0
     assert "facts: version 1, 2 added" in capsys.readouterr().out
     assert main(["corpus", "list"]) == 0
     assert capsys.readouterr().out.startswith("facts\tv1\t2 documents")
+    assert main(["corpus", "search", "facts", "Where was Curie born?", "--k", "1"]) == 0
+    assert "[Marie Curie] curie" in capsys.readouterr().out
+    assert main(["corpus", "search", "facts", "lattice tower", "--mode", "sparse"]) == 0
+    assert "tower.md" in capsys.readouterr().out
 
     monkeypatch.setenv("CLAIMSIEVE_DEFAULT_CORPUS", "facts")
     get_settings.cache_clear()
@@ -94,6 +99,18 @@ def test_corpus_add_then_check_with_the_real_models(
     assert main(["check", text]) == 0
     table = capsys.readouterr().out
     assert "REFUTED" in table and "reason date_mismatch" in table and "factuality 0.50" in table
+
+    assert main(["corpus", "delete-document", "facts", "curie", "ghost"]) == 0
+    captured = capsys.readouterr()
+    assert "1 deleted" in captured.out and "no document 'ghost'" in captured.err
+    assert main(["corpus", "show", "facts"]) == 0
+    assert "v2: 1 documents, 1 passages, 1 tombstones, flat dense index" in capsys.readouterr().out
+    assert main(["corpus", "rebuild", "facts"]) == 0
+    assert "version 3" in capsys.readouterr().out
+    assert main(["corpus", "versions", "facts"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("v3") and lines[-1].endswith("(current)")
+    assert main(["corpus", "create", "facts"]) == 1  # exists already
 
 
 def test_corpus_add_with_a_bad_file_or_name_changes_nothing(

@@ -37,6 +37,7 @@ def v1_routes(api: Api) -> list[tuple[str, str]]:
                 .replace("{claim_id}", "x")
                 .replace("{name}", "docs")
                 .replace("{key_id}", "1")
+                .replace("{document_id}", "x")
             )
             routes += [(method.upper(), concrete) for method in operations]
     return routes

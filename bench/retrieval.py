@@ -1,0 +1,128 @@
+"""Recall of the gold evidence: dense, BM25 and hybrid side by side, whole corpus indexed.
+
+For fever_sf and climate_fever (../shared/eval), every corpus passage is
+ingested as a document into a fresh snapshot with the real MiniLM, then each
+claim that has gold evidence (DISPUTED left out) is searched in the three
+modes. Prints and saves (bench/results/retrieval.json):
+
+- recall@k: the share of a claim's gold passages found in the top k, averaged
+  over claims (k = 1, 5, 10);
+- hit@k: the share of claims with at least one gold passage in the top k;
+- MRR: the mean reciprocal rank of the first gold passage (0 beyond rank 100).
+
+Nothing is tuned here: fusion uses its defaults (RRF k=60, equal weights).
+
+    python bench/retrieval.py [--eval ../shared/eval] [--datasets fever_sf climate_fever]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from retrieval import snapshots  # noqa: E402
+from retrieval.embedders import MiniLMEmbedder  # noqa: E402
+from retrieval.snapshots import Builder  # noqa: E402
+from retrieval.types import Document  # noqa: E402
+
+MODES = ("dense", "sparse", "hybrid")
+DEPTH = 100
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def metrics(gold: list[set[str]], ranked: list[list[str]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k in (1, 5, 10):
+        out[f"recall@{k}"] = sum(
+            len(g & set(r[:k])) / len(g) for g, r in zip(gold, ranked, strict=True)
+        ) / len(gold)
+    for k in (1, 5, 10):
+        out[f"hit@{k}"] = sum(
+            bool(g & set(r[:k])) for g, r in zip(gold, ranked, strict=True)
+        ) / len(gold)
+    out["mrr"] = sum(
+        next((1 / (i + 1) for i, doc in enumerate(r) if doc in g), 0.0)
+        for g, r in zip(gold, ranked, strict=True)
+    ) / len(gold)
+    return {name: round(value, 4) for name, value in out.items()}
+
+
+def evaluate(name: str, folder: Path, embedder: MiniLMEmbedder, work: Path) -> dict[str, Any]:
+    corpus = read_jsonl(folder / "corpus.jsonl")
+    claims = [
+        c
+        for c in read_jsonl(folder / "claims.jsonl")
+        if c.get("evidence_ids") and c["label"] != "DISPUTED" and c.get("claim")
+    ]
+    started = time.perf_counter()
+    with Builder(work, name, 1, embedder, progress=True) as builder:
+        builder.add(Document(p["id"], p["title"] or p["id"], p["text"]) for p in corpus)
+        snapshot = snapshots.load(builder.finish())
+    build_s = time.perf_counter() - started
+    texts = [c["claim"] for c in claims]
+    vectors = embedder.encode(texts)
+    gold = [set(c["evidence_ids"]) for c in claims]
+    result: dict[str, Any] = {
+        "passages": len(snapshot),
+        "claims": len(claims),
+        "build_s": round(build_s, 1),
+    }
+    for mode in MODES:
+        started = time.perf_counter()
+        hits = snapshot.search(vectors, texts, DEPTH, mode)  # type: ignore[arg-type]
+        seconds = time.perf_counter() - started
+        # A passage is scored by the corpus row it came from (its document here).
+        ranked = [list(dict.fromkeys(h.passage.document_id for h in row)) for row in hits]
+        result[mode] = {**metrics(gold, ranked), "queries_per_s": round(len(texts) / seconds, 1)}
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
+    parser.add_argument("--datasets", nargs="+", default=["fever_sf", "climate_fever"])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
+    args = parser.parse_args()
+    embedder = MiniLMEmbedder()
+    results: dict[str, Any] = {"machine": platform.platform(), "fusion": "RRF k=60, weights 1:1"}
+    with tempfile.TemporaryDirectory() as work:
+        for name in args.datasets:
+            folder = args.eval / name
+            if not folder.exists():
+                print(f"skipping {name}: {folder} not found", file=sys.stderr)
+                continue
+            results[name] = evaluate(name, folder, embedder, Path(work))
+    header = f"{'dataset':<15}{'mode':<8}" + "".join(
+        f"{m:>10}" for m in ("R@1", "R@5", "R@10", "hit@5", "MRR", "q/s")
+    )
+    print(header)
+    for name in args.datasets:
+        if name not in results:
+            continue
+        for mode in MODES:
+            r = results[name][mode]
+            print(
+                f"{name:<15}{mode:<8}{r['recall@1']:>10.3f}{r['recall@5']:>10.3f}"
+                f"{r['recall@10']:>10.3f}{r['hit@5']:>10.3f}{r['mrr']:>10.3f}"
+                f"{r['queries_per_s']:>10.1f}"
+            )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()
