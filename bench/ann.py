@@ -21,6 +21,7 @@ import platform
 import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ def main() -> None:
         flush=True,
     )
     del exact
+    sweeps = {"hnsw": ("hnsw_ef_search", [64, 128, 256, 512]), "ivf": ("ivf_probe", [16, 32, 64])}
     for kind in args.kinds:
         config = DenseConfig(kind=kind)
         before = rss_mb()
@@ -123,36 +125,40 @@ def main() -> None:
         index.save(path)
         memory_mb = path.stat().st_size / 2**20
         path.unlink()
-        found = timed_search(index, queries, k, one_by_one)
-        recall = float(
-            np.mean(
-                [
-                    len(set(a[a >= 0]) & set(b)) / k
-                    for a, b in zip(found["rows"], truth["rows"], strict=True)
-                ]
-            )
-        )
         results[kind] = {
             "build_s": round(build_s, 1),
             "memory_mb": round(memory_mb),
             "peak_rss_growth_mb": round(rss_mb() - before),
-            "recall@10": round(recall, 4),
-            "batch_qps": round(found["batch_qps"], 1),
-            "single_qps": round(found["single_qps"], 1),
-            "speedup_batch": round(found["batch_qps"] / truth["batch_qps"], 1),
-            "speedup_single": round(found["single_qps"] / truth["single_qps"], 1),
-            "config": {
-                key: value
-                for key, value in vars(config).items()
-                if key.startswith(kind) or key == "kind"
-            },
+            "default": vars(config)[sweeps[kind][0]],
+            "search": [],
         }
-        r = results[kind]
-        print(
-            f"{kind}: build {build_s:.1f} s, {memory_mb:.0f} MB, recall@10 {recall:.4f}, "
-            f"{r['speedup_single']}x exact one by one, {r['speedup_batch']}x batched",
-            flush=True,
-        )
+        print(f"{kind}: build {build_s:.1f} s, {memory_mb:.0f} MB", flush=True)
+        knob, values = sweeps[kind]
+        for value in values:
+            tuned = DenseIndex(kind, index._index, replace(config, **{knob: value}))  # noqa: SLF001
+            found = timed_search(tuned, queries, k, one_by_one)
+            recall = float(
+                np.mean(
+                    [
+                        len(set(a[a >= 0]) & set(b)) / k
+                        for a, b in zip(found["rows"], truth["rows"], strict=True)
+                    ]
+                )
+            )
+            row = {
+                knob: value,
+                "recall@10": round(recall, 4),
+                "single_qps": round(found["single_qps"], 1),
+                "batch_qps": round(found["batch_qps"], 1),
+                "speedup_single": round(found["single_qps"] / truth["single_qps"], 1),
+                "speedup_batch": round(found["batch_qps"] / truth["batch_qps"], 1),
+            }
+            results[kind]["search"].append(row)
+            print(
+                f"  {knob}={value}: recall@10 {recall:.4f}, {row['speedup_single']}x exact "
+                f"one by one, {row['speedup_batch']}x batched",
+                flush=True,
+            )
         del index
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

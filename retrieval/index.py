@@ -35,7 +35,7 @@ class DenseConfig:
     """
 
     kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
-    ann: Literal["hnsw", "ivf"] = "hnsw"
+    ann: Literal["hnsw", "ivf"] = "ivf"
     ann_threshold: int = 200_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 64

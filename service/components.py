@@ -73,7 +73,12 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
         embedder = MiniLMEmbedder(settings.embedder_path)
     nlp = load_spacy(settings.spacy_model)
     corpora = Corpora(
-        sessions, settings.snapshot_dir, embedder, settings.chunking(), settings.dense()
+        sessions,
+        settings.snapshot_dir,
+        embedder,
+        settings.chunking(),
+        settings.dense(),
+        settings.retain_versions,
     )
     corpora.recover()
     if settings.build_default_corpus and settings.default_corpus == BUILTIN:

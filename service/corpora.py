@@ -53,6 +53,8 @@ class Corpora:
         embedder: Encodes passages of new documents.
         chunking: How documents are cut into passages.
         dense: How the dense index is chosen and searched.
+        retain: Versions whose snapshot folders are kept on disk (the current one included);
+            older versions stay listed but their folders are removed.
     """
 
     def __init__(
@@ -62,8 +64,10 @@ class Corpora:
         embedder: Embedder,
         chunking: Chunking | None = None,
         dense: DenseConfig | None = None,
+        retain: int = 3,
     ) -> None:
         self._sessions = sessions
+        self._retain = max(1, retain)
         self.root = root
         self._embedder = embedder
         self._chunking = chunking or Chunking()
@@ -168,6 +172,9 @@ class Corpora:
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)  # never recorded: nobody reads it
                 raise
+            for old in corpus_store.list_versions(db, corpus):
+                if old.version <= new.version - self._retain:
+                    shutil.rmtree(self.root / old.snapshot_path, ignore_errors=True)
         with self._lock:
             self._cache[name] = snapshot
         log.info("corpus %s is now version %d (%d passages)", name, new.version, new.passages)
@@ -211,6 +218,10 @@ class Corpora:
         snapshot = self.current(name)
         assert snapshot is not None
         return snapshot
+
+    def available(self, snapshot_path: str) -> bool:
+        """Whether a version's snapshot folder is still on disk (see ``retain``)."""
+        return (self.root / snapshot_path / "manifest.json").exists()
 
     def recover(self, older_than_s: float = 3600.0) -> list[Path]:
         """Remove snapshot folders left by interrupted writers (see ``snapshots.sweep``)."""

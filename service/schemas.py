@@ -225,6 +225,7 @@ class VersionOut(BaseModel):
     passages: int
     embedder: str
     current: bool
+    available: bool = Field(description="Its snapshot is still on disk (older ones are pruned).")
     created_at: datetime
 
 

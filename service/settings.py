@@ -52,10 +52,11 @@ class Settings(BaseSettings):
     dense_index: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         "auto", description="auto: flat below ann_threshold passages, ann_kind above."
     )
-    ann_kind: Literal["hnsw", "ivf"] = "hnsw"
+    ann_kind: Literal["hnsw", "ivf"] = "ivf"
     ann_threshold: int = Field(200_000, ge=1)
     hnsw_ef_search: int = Field(128, ge=1)
     ivf_probe: int = Field(32, ge=1)
+    retain_versions: int = Field(3, ge=1, description="Snapshot folders kept per corpus.")
     reranker_path: Path | None = Field(
         None, description="A sentence-transformers CrossEncoder folder; reranks fused results."
     )

@@ -132,7 +132,9 @@ def read_corpus(name: str, db: SessionDep, corpora: CorporaDep, _: AnyRoleDep) -
 
 
 @router.get("/{name}/versions")
-def list_versions(name: str, db: SessionDep, _: AnyRoleDep) -> list[VersionOut]:
+def list_versions(
+    name: str, db: SessionDep, corpora: CorporaDep, _: AnyRoleDep
+) -> list[VersionOut]:
     """Every version of a corpus, oldest first."""
     corpus = corpus_store.get_corpus(db, name)
     if corpus is None:
@@ -144,6 +146,7 @@ def list_versions(name: str, db: SessionDep, _: AnyRoleDep) -> list[VersionOut]:
             passages=v.passages,
             embedder=v.embedder,
             current=v.version == corpus.current_version,
+            available=corpora.available(v.snapshot_path),
             created_at=v.created_at,
         )
         for v in corpus_store.list_versions(db, corpus)

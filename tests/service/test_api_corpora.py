@@ -113,6 +113,7 @@ def test_delete_a_document_then_rebuild(api: Api) -> None:
     versions = api.client.get("/v1/corpora/docs/versions", headers=api.headers("trainer")).json()
     assert [(v["version"], v["current"]) for v in versions] == [(1, False), (2, False), (3, True)]
     assert [v["documents"] for v in versions] == [3, 2, 2]
+    assert all(v["available"] for v in versions)  # three versions are kept by default
 
 
 def test_change_routes_answer_problems(api: Api) -> None:
