@@ -7,6 +7,22 @@ from collections.abc import Sequence
 from claims.types import ClaimResult, Label, Summary, Verdict
 
 
+def review_priority(verdict: Verdict | None) -> float:
+    """How useful a trainer's look at this verdict is: severity first, then uncertainty.
+
+    A confident REFUTED (2–3) comes before any NOT_ENOUGH_INFO (1–2, the less
+    sure the sooner), which comes before a borderline SUPPORTED (0–1, the less
+    sure the sooner). Claims without a verdict are 0.
+    """
+    if verdict is None:
+        return 0.0
+    if verdict.label is Label.REFUTED:
+        return 2.0 + verdict.confidence
+    if verdict.label is Label.NOT_ENOUGH_INFO:
+        return 2.0 - verdict.confidence
+    return 1.0 - verdict.confidence
+
+
 def is_flagged(verdict: Verdict | None, review_threshold: float) -> bool:
     """A claim needs a human when it is not SUPPORTED or its confidence is low.
 

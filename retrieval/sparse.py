@@ -69,8 +69,9 @@ class SparseIndex:
         if pending:
             flush()
         retriever = bm25s.BM25()
-        if ids:
-            retriever.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        if not any(len(doc) for doc in ids):
+            return cls(retriever, 0)  # no word to index anywhere: every search finds nothing
+        retriever.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
         return cls(retriever, len(ids))
 
     def save(self, folder: Path) -> None:
@@ -82,8 +83,8 @@ class SparseIndex:
     def load(cls, folder: Path, size: int) -> SparseIndex:
         import bm25s
 
-        if not size:
-            return cls(bm25s.BM25(), 0)
+        if not size or not any(folder.iterdir()):
+            return cls(bm25s.BM25(), 0)  # nothing was indexed (no passages, or no words)
         retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False, verbosity=0)
         return cls(retriever, size)
 

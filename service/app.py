@@ -16,7 +16,7 @@ from retrieval.embedders import Embedder
 from service import components
 from service.errors import install_error_handlers, problem
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import checks, corpora, health, keys
+from service.routes import checks, corpora, health, keys, reviews
 from service.settings import Settings, get_settings, is_loopback
 
 log = logging.getLogger("claimsieve")
@@ -111,6 +111,6 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
-    for module in (health, checks, corpora, keys):
+    for module in (health, checks, corpora, keys, reviews):
         app.include_router(module.router)
     return app

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +260,79 @@ def _extract(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from service import components
+    from service.routes.reviews import preference_rows
+    from service.store import reviews as review_store
+
+    _, sessions = components.open_database(settings)
+    target: Any = (
+        contextlib.nullcontext(sys.stdout)
+        if args.out == "-"
+        else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    )
+    count = 0
+    with sessions() as db, target as out:
+        rows = review_store.export_rows(db, args.corpus, args.since, args.until)
+        for row in rows if args.format == "jsonl" else preference_rows(rows):
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    print(f"exported {count} {args.format} rows", file=sys.stderr)
+    return 0
+
+
+def _import_reviews(args: argparse.Namespace, settings: Settings) -> int:
+    from service import components
+    from service.store import reviews as review_store
+
+    _, sessions = components.open_database(settings)
+    rows = []
+    with open(args.file, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    print(
+                        f"error: {args.file}:{number}: not valid JSON ({exc.msg})", file=sys.stderr
+                    )
+                    return 1
+    with sessions() as db:
+        try:
+            added = review_store.import_rows(db, rows)
+        except (KeyError, TypeError, ValueError) as exc:
+            print(f"error: {args.file} is not a review export ({exc!r})", file=sys.stderr)
+            return 1
+    print(f"imported {added} reviews ({len(rows) - added} already present)", file=sys.stderr)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from claims import calibration as calibrating
+    from service import components
+    from service.store import calibrations as calibration_store
+    from service.store import corpora as corpus_store
+
+    _, sessions = components.open_database(settings)
+    with sessions() as db:
+        if corpus_store.get_corpus(db, args.corpus) is None:
+            print(f"error: no corpus named {args.corpus!r}", file=sys.stderr)
+            return 1
+        samples = calibration_store.samples(db, args.corpus)
+        try:
+            fit = calibrating.fit(samples, args.method, args.holdout)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        row = calibration_store.record(db, args.corpus, fit, "cli")
+        print(
+            f"{args.corpus}: calibration v{row.version} ({row.method}) fitted on {row.fitted_on} "
+            f"reviews; ECE on {row.held_out} held-out reviews {row.ece_before:.4f} -> "
+            f"{row.ece_after:.4f}"
+        )
+    return 0
+
+
 def _db(args: argparse.Namespace, settings: Settings) -> int:
     from service.store import db as store_db
 
@@ -356,6 +431,26 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--k", type=int, default=5)
     search.add_argument("--mode", choices=["hybrid", "dense", "sparse"])
     corpus.set_defaults(run=_corpus)
+
+    export = commands.add_parser("export", help="export reviews as JSONL or preference pairs")
+    export.add_argument("--format", choices=["jsonl", "preference"], default="jsonl")
+    export.add_argument("--corpus")
+    export.add_argument("--since", type=datetime.fromisoformat, help="ISO date or time")
+    export.add_argument("--until", type=datetime.fromisoformat, help="ISO date or time")
+    export.add_argument("--out", default="-", help="file (default: standard output)")
+    export.set_defaults(run=_export)
+
+    imported = commands.add_parser("import-reviews", help="load a JSONL review export")
+    imported.add_argument("file")
+    imported.set_defaults(run=_import_reviews)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="fit a corpus's confidence calibration from its reviews"
+    )
+    calibrate.add_argument("corpus")
+    calibrate.add_argument("--method", choices=["temperature", "isotonic"], default="temperature")
+    calibrate.add_argument("--holdout", type=float, default=0.5, help="share kept out of the fit")
+    calibrate.set_defaults(run=_calibrate)
 
     db = commands.add_parser("db", help="database")
     db_commands = db.add_subparsers(dest="db_command", required=True)

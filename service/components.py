@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from claims.calibration import Calibration
 from claims.extraction import Extractor
 from retrieval.embedders import Embedder
 from service.corpora import Corpora
-from service.pipeline import Checker
+from service.pipeline import CalibrationLookup, Checker
 from service.settings import Settings
 from service.store import db as store_db
 
@@ -32,6 +33,18 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
         store_db.upgrade(url)
     engine = store_db.make_engine(url)
     return engine, store_db.make_session_factory(engine)
+
+
+def calibration_lookup(sessions: sessionmaker[Session]) -> CalibrationLookup:
+    """The latest calibration of a corpus, read at each check (a new fit applies at once)."""
+    from service.store import calibrations as calibration_store
+
+    def lookup(corpus: str) -> tuple[int, Calibration] | None:
+        with sessions() as db:
+            row = calibration_store.latest(db, corpus)
+            return (row.id, calibration_store.as_fitted(row)) if row else None
+
+    return lookup
 
 
 def make_extractor(settings: Settings, parse: Extractor) -> Extractor:
@@ -97,6 +110,8 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
         mode=settings.search_mode,
         fusion=settings.fusion(),
         rerank=load_reranker(settings.reranker_path) if settings.reranker_path else None,
+        calibrations=calibration_lookup(sessions),
+        double_review_share=settings.double_review_share,
         max_claims=settings.max_claims_per_request,
         max_chars=settings.max_text_chars,
     )

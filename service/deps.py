@@ -60,4 +60,5 @@ def require(*roles: str) -> Callable[..., Principal]:
 
 AnyRoleDep = Annotated[Principal, Depends(require("trainer", "pipeline"))]
 PipelineDep = Annotated[Principal, Depends(require("pipeline"))]
+TrainerDep = Annotated[Principal, Depends(require("trainer"))]
 AdminDep = Annotated[Principal, Depends(require())]

@@ -6,13 +6,15 @@ the same computation.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 from claims.aggregation import is_flagged, summarise
+from claims.calibration import Calibration
 from claims.extraction import Extractor, validate_text
-from claims.types import Claim, ClaimResult, Notice, Passage, Span, Summary
+from claims.types import Claim, ClaimResult, Label, Notice, Passage, Span, Summary, Verdict
 from claims.verification import Verifier
 from retrieval.embedders import Embedder
 from retrieval.snapshots import Fusion, Mode, Reranker, Snapshot
@@ -23,6 +25,21 @@ from service.errors import BadRequestError, NotFoundError, UnknownCorpusError
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
+
+
+CalibrationLookup = Callable[[str], tuple[int, Calibration] | None]
+
+
+def second_review(claim_id: str, share: float) -> bool:
+    """Whether a claim is one of the ``share`` handed to a second trainer (fixed per claim)."""
+    return int(hashlib.sha256(claim_id.encode()).hexdigest()[:8], 16) / 2**32 < share
+
+
+def calibrated(verdict: Verdict, calibration: Calibration) -> Verdict:
+    scores = calibration.apply({str(k): v for k, v in verdict.scores.items()})
+    by_label = {Label(k): v for k, v in scores.items()}
+    best = max(by_label, key=lambda k: by_label[k])
+    return replace(verdict, label=best, confidence=by_label[best], scores=by_label)
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,9 @@ class Outcome:
     claim_ids: list[str]
     summary: Summary
     notices: tuple[Notice, ...] = ()
+    raw_scores: list[dict[str, float]] = field(default_factory=list)  # before calibration
+    calibration_id: int | None = None
+    reviews_needed: list[int] = field(default_factory=list)
 
 
 def _as_passage(hit: Hit) -> Passage:
@@ -74,6 +94,8 @@ class Checker:
         mode: hybrid (dense and BM25 fused), dense or sparse retrieval.
         fusion: Rank fusion weights.
         rerank: Reorders fused candidates (a cross-encoder), when given.
+        calibrations: The current confidence calibration of a corpus, if it has one.
+        double_review_share: Share of claims that need two trainers' reviews.
     """
 
     def __init__(
@@ -90,6 +112,8 @@ class Checker:
         mode: Mode = "hybrid",
         fusion: Fusion | None = None,
         rerank: Reranker | None = None,
+        calibrations: CalibrationLookup | None = None,
+        double_review_share: float = 0.0,
     ) -> None:
         self.extractor = extractor
         self.embedder = embedder
@@ -103,6 +127,8 @@ class Checker:
         self.mode: Mode = mode
         self.fusion = fusion or Fusion()
         self.rerank = rerank
+        self.calibrations = calibrations
+        self.double_review_share = double_review_share
 
     def check(
         self,
@@ -180,10 +206,15 @@ class Checker:
         verdicts = iter(
             self.verifier.verify(checkable, [[_as_passage(h) for h in row] for row in hits])
         )
-        results = []
+        found = self.calibrations(name) if self.calibrations else None
+        results, raw_scores = [], []
         for claim in claims:
             verdict = next(verdicts) if claim.checkworthy else None
+            raw_scores.append({str(k): v for k, v in verdict.scores.items()} if verdict else {})
+            if verdict is not None and found is not None:
+                verdict = calibrated(verdict, found[1])
             results.append(ClaimResult(claim, verdict, is_flagged(verdict, self.review_threshold)))
+        claim_ids = [new_id("clm") for _ in results]
         return Outcome(
             id=new_id("chk"),
             kind=kind,
@@ -195,6 +226,11 @@ class Checker:
             verifier=self.verifier.name,
             verifier_version=self.verifier.version,
             results=results,
-            claim_ids=[new_id("clm") for _ in results],
+            claim_ids=claim_ids,
             summary=summarise(results),
+            raw_scores=raw_scores,
+            calibration_id=found[0] if found else None,
+            reviews_needed=[
+                2 if second_review(i, self.double_review_share) else 1 for i in claim_ids
+            ],
         )

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.store.models import Check, Claim, Evidence
+from service.store.models import Calibration as CalibrationRow
+from service.store.models import Check, Claim, Evidence, Review
 
 Role = Literal["admin", "trainer", "pipeline"]
 CORPUS_NAME = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
@@ -117,6 +118,8 @@ class ClaimOut(BaseModel):
     flagged: bool
     review_state: str
     version: int
+    priority: float = Field(description="Review-queue order: severity, then uncertainty.")
+    calibration_id: int | None = Field(description="The calibration the confidence went through.")
     reasons: list[dict[str, Any]]
     evidence: list[EvidenceOut]
 
@@ -136,6 +139,8 @@ class ClaimOut(BaseModel):
             flagged=row.flagged,
             review_state=row.review_state,
             version=row.version,
+            priority=row.priority,
+            calibration_id=row.calibration_id,
             reasons=row.reasons,
             evidence=[EvidenceOut.from_row(e) for e in row.evidence],
         )
@@ -266,3 +271,104 @@ class KeyCreated(KeyOut):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+Verdict = Literal["SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"]
+
+
+class ReviewCreate(Strict):
+    action: Literal["confirm", "correct"]
+    label: Verdict | None = Field(
+        None, description="Required to correct; confirm keeps the verdict."
+    )
+    corrected_text: str | None = Field(None, min_length=1, max_length=5_000)
+    evidence_ids: list[Annotated[str, Field(min_length=1, max_length=600)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Passages that decide (also ones retrieval missed).",
+    )
+    note: str | None = Field(None, max_length=5_000)
+    expected_version: int = Field(ge=1, description="The claim version the trainer saw.")
+
+
+class ReviewOut(BaseModel):
+    id: int
+    claim_id: str
+    reviewer: str
+    action: str
+    label: str
+    corrected_text: str | None
+    evidence_ids: list[str]
+    note: str | None
+    claim_version: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Review) -> ReviewOut:
+        return cls(
+            id=row.id,
+            claim_id=row.claim_id,
+            reviewer=row.reviewer,
+            action=row.action,
+            label=row.label,
+            corrected_text=row.corrected_text,
+            evidence_ids=list(row.evidence_ids),
+            note=row.note,
+            claim_version=row.claim_version,
+            created_at=row.created_at,
+        )
+
+
+class ReviewResultOut(BaseModel):
+    review: ReviewOut
+    claim_version: int
+    review_state: str
+
+
+class QueueItemOut(BaseModel):
+    claim: ClaimOut
+    check_text: str | None
+    prompt: str | None
+    corpus: str
+    priority: float
+    reviews_needed: int
+    lease_expires_at: datetime
+
+
+class QueueOut(BaseModel):
+    items: list[QueueItemOut]
+    next_cursor: str | None
+
+
+class CalibrationCreate(Strict):
+    corpus: str = Field(pattern=CORPUS_NAME)
+    method: Literal["temperature", "isotonic"] = "temperature"
+    holdout: float = Field(0.5, gt=0.0, lt=1.0, description="Share of reviews kept out of the fit.")
+
+
+class CalibrationOut(BaseModel):
+    id: int
+    corpus: str
+    version: int
+    method: str
+    params: dict[str, Any]
+    fitted_on: int
+    held_out: int
+    ece_before: float | None
+    ece_after: float | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: CalibrationRow) -> CalibrationOut:
+        return cls(
+            id=row.id,
+            corpus=row.corpus_name,
+            version=row.version,
+            method=row.method,
+            params=row.params,
+            fitted_on=row.fitted_on,
+            held_out=row.held_out,
+            ece_before=row.ece_before,
+            ece_after=row.ece_after,
+            created_at=row.created_at,
+        )

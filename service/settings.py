@@ -43,6 +43,10 @@ class Settings(BaseSettings):
 
     top_k: int = Field(5, ge=1, le=50, description="Evidence passages per claim.")
     review_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    review_lease_s: float = Field(900, gt=0, description="How long a queued claim stays leased.")
+    double_review_share: float = Field(
+        0.1, ge=0.0, le=1.0, description="Share of flagged claims reviewed by two trainers."
+    )
     chunk_tokens: int = Field(200, ge=16, le=512, description="Passage size in tokens.")
     chunk_overlap: int = Field(30, ge=0, description="Tokens repeated from the passage before.")
     search_mode: Literal["hybrid", "dense", "sparse"] = "hybrid"

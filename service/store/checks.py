@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from claims.aggregation import review_priority
 from claims.types import Reason, Span, Summary
 from service.pipeline import Outcome
 from service.store.models import Check, Claim, Evidence
@@ -76,6 +77,10 @@ def to_rows(
             flagged=result.flagged,
             review_state="unreviewed",
             version=1,
+            priority=review_priority(verdict),
+            reviews_needed=outcome.reviews_needed[position] if outcome.reviews_needed else 1,
+            calibration_id=outcome.calibration_id if verdict else None,
+            raw_scores=outcome.raw_scores[position] if outcome.raw_scores else {},
         )
         # Set every collection explicitly, so a detached row never tries a lazy load.
         claim.evidence = [

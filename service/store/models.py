@@ -115,7 +115,10 @@ class Check(Base):
 
 class Claim(Base):
     __tablename__ = "claims"
-    __table_args__ = (Index("ix_claims_check_id", "check_id"),)
+    __table_args__ = (
+        Index("ix_claims_check_id", "check_id"),
+        Index("ix_claims_queue", "flagged", "review_state", "priority"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     check_id: Mapped[str] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"))
@@ -133,6 +136,13 @@ class Claim(Base):
     review_state: Mapped[str] = mapped_column(String(20), default="unreviewed")
     # Optimistic concurrency for reviews: a review names the version it saw.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Queue order: severity and uncertainty of the verdict (higher first).
+    priority: Mapped[float] = mapped_column(Float, default=0.0)
+    # 2 for the share of claims handed to a second trainer to measure agreement.
+    reviews_needed: Mapped[int] = mapped_column(Integer, default=1)
+    # The calibration the confidence went through, if any, and the scores before it.
+    calibration_id: Mapped[int | None] = mapped_column(Integer)
+    raw_scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     check: Mapped[Check] = relationship(back_populates="claims")
@@ -161,6 +171,37 @@ class Evidence(Base):
     stance: Mapped[str] = mapped_column(String(20))
 
     claim: Mapped[Claim] = relationship(back_populates="evidence")
+
+
+class ClaimLease(Base):
+    """A claim handed out by the review queue: one live lease per claim at most."""
+
+    __tablename__ = "claim_leases"
+
+    claim_id: Mapped[str] = mapped_column(
+        ForeignKey("claims.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Calibration(Base):
+    """A confidence calibration fitted from a corpus's reviews; versioned per corpus."""
+
+    __tablename__ = "calibrations"
+    __table_args__ = (UniqueConstraint("corpus_name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    corpus_name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(20))
+    params: Mapped[dict[str, Any]] = mapped_column()
+    fitted_on: Mapped[int] = mapped_column(Integer)
+    held_out: Mapped[int] = mapped_column(Integer)
+    ece_before: Mapped[float | None] = mapped_column(Float)
+    ece_after: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Review(Base):

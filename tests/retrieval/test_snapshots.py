@@ -221,3 +221,12 @@ def test_search_properties(tmp_path_factory, rows, deleted, query_words, k, mode
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     assert len({h.passage.id for h in hits}) == len(hits)
+
+
+def test_passages_without_any_indexable_word_are_found_by_dense_search_only(tmp_path) -> None:
+    embedder = FakeEmbedder()
+    snapshot = build(
+        tmp_path, 1, embedder, [Document("a", "A", "a b c"), Document("b", "B", "x y")]
+    )
+    assert search(snapshot, embedder, "a b", 5, "sparse") == []
+    assert {h.passage.document_id for h in search(snapshot, embedder, "a b c", 5)} <= {"a", "b"}

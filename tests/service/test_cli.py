@@ -172,3 +172,37 @@ def test_extract_jsonl_writes_one_row_per_input_and_reports_bad_rows(
     assert set(out[0]["claims"][0]) == {"text", "spans", "checkworthy", "reason"}
     assert f"{rows}:2: text is empty" in captured.err and f"{rows}:3:" in captured.err
     assert "extract" in captured.err  # the progress bar
+
+
+def test_export_import_and_calibrate_from_the_command_line(
+    data_dir: Path, tmp_path: Path, capsys
+) -> None:
+    from service import components
+    from service.store import reviews as review_store
+    from tests.service.test_reviews import add_check
+
+    assert main(["db", "upgrade"]) == 0
+    _, sessions = components.open_database(get_settings())
+    with sessions() as db:
+        from service.store import corpora as corpus_store
+
+        corpus_store.create_corpus(db, "docs")
+        ids = add_check(db, [("REFUTED", 0.9)] * 6 + [("SUPPORTED", 0.7)] * 6)
+        for number, claim_id in enumerate(ids):
+            label = "SUPPORTED" if number % 2 else "REFUTED"
+            review_store.add_review(db, claim_id, "ana", None, "correct", label, None, [], None, 1)
+    capsys.readouterr()
+    out = tmp_path / "reviews.jsonl"
+    assert main(["export", "--out", str(out)]) == 0
+    assert "exported 12 jsonl rows" in capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 12
+    assert main(["export", "--format", "preference"]) == 0
+    assert capsys.readouterr().out == ""  # no corrected text, so no pairs
+    assert main(["import-reviews", str(out)]) == 0
+    assert "imported 0 reviews (12 already present)" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"not": "an export"}\n')
+    assert main(["import-reviews", str(bad)]) == 1
+    assert main(["calibrate", "docs", "--method", "isotonic"]) == 0
+    assert "docs: calibration v1 (isotonic) fitted on 6 reviews" in capsys.readouterr().out
+    assert main(["calibrate", "nope"]) == 1
