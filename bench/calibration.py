@@ -64,22 +64,26 @@ def simulate(name: str, folder: Path, work: Path) -> dict[str, Any]:
         with built.sessions() as db:
             check_store.record(db, outcome)
             for claim_id, row in zip(outcome.claim_ids, batch, strict=True):
+                label = "NOT_ENOUGH_INFO" if row["label"] == "NEI" else row["label"]
                 review_store.add_review(
-                    db, claim_id, "gold", None, "correct", row["label"], None, [], None, 1
+                    db, claim_id, "gold", None, "correct", label, None, [], None, 1
                 )
                 reviewed += 1
     verify_s = time.perf_counter() - started
     with built.sessions() as db:
         samples = calibration_store.samples(db, name)
     result: dict[str, Any] = {"claims": reviewed, "verify_s": round(verify_s, 1)}
-    for method in ("temperature", "isotonic"):
+    for method in ("auto", "temperature", "isotonic"):
         fit = calibrating.fit(samples, method, holdout=0.5, seed=0)
         result[method] = {
             "fitted_on": fit.fitted_on,
             "held_out": fit.held_out,
             "ece_before": round(fit.ece_before or 0.0, 4),
             "ece_after": round(fit.ece_after or 0.0, 4),
-            "params": fit.calibration.params if method == "temperature" else "step function",
+            "chosen": fit.calibration.method,
+            "params": fit.calibration.params
+            if fit.calibration.method == "temperature"
+            else "step function",
         }
     built.engine.dispose()
     return result
@@ -105,7 +109,7 @@ def main() -> None:
     header = ("dataset", "method", "fit", "held out", "ECE before", "ECE after")
     print("{:<15}{:<13}{:>6}{:>10}{:>12}{:>11}".format(*header))
     for name in args.datasets:
-        for method in ("temperature", "isotonic"):
+        for method in ("auto", "temperature", "isotonic"):
             if name in results:
                 r = results[name][method]
                 print(

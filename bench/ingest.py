@@ -84,7 +84,7 @@ def ingest_round(embedder: MiniLMEmbedder, documents: list[Any], passages: int) 
 
 def large_file(path: Path, documents: int) -> int:
     rng = np.random.default_rng(0)
-    words = [hashlib.sha1(str(i).encode()).hexdigest()[:7] for i in range(20_000)]
+    words = np.array([hashlib.sha1(str(i).encode()).hexdigest()[:7] for i in range(20_000)])
     with path.open("w") as out:
         for i in range(documents):
             sentences = [

@@ -1,7 +1,9 @@
 """Calibrating verdict confidence from labelled examples (trainer reviews).
 
 Two methods, both fitted on one part of the examples and judged by expected
-calibration error (ECE) on the part held out:
+calibration error (ECE) on the part held out (``auto`` picks between them,
+and leaving the scores as they are, by two-fold cross-validation inside the
+fitting part, so the held-out part stays untouched):
 
 - ``temperature``: one number ``T``; scores become ``softmax(log(score) / T)``.
   It never changes which label wins.
@@ -20,14 +22,15 @@ from typing import Any, Literal
 
 from claims.metrics import expected_calibration_error
 
-Method = Literal["temperature", "isotonic"]
+Method = Literal["auto", "temperature", "isotonic"]
+IDENTITY_T = 1.0
 Scores = Mapping[str, float]
 _FLOOR = 1e-6
 
 
 @dataclass(frozen=True)
 class Calibration:
-    method: Method
+    method: Literal["temperature", "isotonic"]
     params: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, scores: Scores) -> dict[str, float]:
@@ -93,13 +96,16 @@ def fit_temperature(samples: Sequence[tuple[Scores, str]]) -> Calibration:
 
 def fit_isotonic(samples: Sequence[tuple[Scores, str]]) -> Calibration:
     """Pool-adjacent-violators on (winning score, was it right)."""
-    points = sorted(
-        (max(s.values()), 1.0 if max(s, key=lambda k: s[k]) == label else 0.0)
-        for s, label in samples
-    )
+    grouped: dict[float, list[float]] = {}  # equal scores are one point: [sum of y, count]
+    for scores, label in samples:
+        x = max(scores.values())
+        right = 1.0 if max(scores, key=lambda k: scores[k]) == label else 0.0
+        entry = grouped.setdefault(x, [0.0, 0.0])
+        entry[0] += right
+        entry[1] += 1
     blocks: list[list[float]] = []  # [sum of x, sum of y, count]
-    for x, y in points:
-        blocks.append([x, y, 1.0])
+    for x, (y, n) in sorted(grouped.items()):
+        blocks.append([x * n, y, n])
         while len(blocks) > 1 and blocks[-2][1] / blocks[-2][2] > blocks[-1][1] / blocks[-1][2]:
             x2, y2, n2 = blocks.pop()
             blocks[-1][0] += x2
@@ -131,9 +137,28 @@ class Fit:
     ece_after: float | None
 
 
+def _fit_one(samples: Sequence[tuple[Scores, str]], method: str) -> Calibration:
+    if method == "identity":
+        return Calibration("temperature", {"t": IDENTITY_T})
+    return fit_temperature(samples) if method == "temperature" else fit_isotonic(samples)
+
+
+def choose(samples: Sequence[tuple[Scores, str]]) -> str:
+    """identity, temperature or isotonic: the lowest two-fold cross-validated ECE."""
+    half = len(samples) // 2
+    folds = [(samples[:half], samples[half:]), (samples[half:], samples[:half])]
+    best, best_ece = "identity", float("inf")
+    for method in ("identity", "temperature", "isotonic"):
+        errors = [ece(test, _fit_one(train, method)) or 0.0 for train, test in folds]
+        mean = sum(errors) / len(errors)
+        if mean < best_ece - 1e-9:
+            best, best_ece = method, mean
+    return best
+
+
 def fit(
     samples: Sequence[tuple[Scores, str]],
-    method: Method = "temperature",
+    method: Method = "auto",
     holdout: float = 0.5,
     seed: int = 0,
 ) -> Fit:
@@ -149,5 +174,6 @@ def fit(
     cut = max(1, int(round(len(samples) * (1 - holdout))))
     train = [samples[i] for i in order[:cut]]
     test = [samples[i] for i in order[cut:]] or train
-    calibration = fit_temperature(train) if method == "temperature" else fit_isotonic(train)
+    chosen = choose(train) if method == "auto" else method
+    calibration = _fit_one(train, chosen)
     return Fit(calibration, len(train), len(test), ece(test), ece(test, calibration))

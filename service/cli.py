@@ -448,7 +448,7 @@ def parser() -> argparse.ArgumentParser:
         "calibrate", help="fit a corpus's confidence calibration from its reviews"
     )
     calibrate.add_argument("corpus")
-    calibrate.add_argument("--method", choices=["temperature", "isotonic"], default="temperature")
+    calibrate.add_argument("--method", choices=["auto", "temperature", "isotonic"], default="auto")
     calibrate.add_argument("--holdout", type=float, default=0.5, help="share kept out of the fit")
     calibrate.set_defaults(run=_calibrate)
 

@@ -342,7 +342,9 @@ class QueueOut(BaseModel):
 
 class CalibrationCreate(Strict):
     corpus: str = Field(pattern=CORPUS_NAME)
-    method: Literal["temperature", "isotonic"] = "temperature"
+    method: Literal["auto", "temperature", "isotonic"] = Field(
+        "auto", description="auto: the lowest cross-validated ECE on the fitting part."
+    )
     holdout: float = Field(0.5, gt=0.0, lt=1.0, description="Share of reviews kept out of the fit.")
 
 

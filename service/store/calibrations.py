@@ -60,7 +60,7 @@ def samples(db: Session, corpus: str) -> list[tuple[dict[str, float], str]]:
         .join(Review, Review.id == latest_review.c.last)
         .join(Check, Check.id == Claim.check_id)
         .where(Check.corpus_name == corpus, Claim.verdict.is_not(None))
-        .order_by(Claim.id)
+        .order_by(Check.created_at, Check.id, Claim.position)
     )
     return [(dict(raw or scores), label) for raw, scores, label in rows if raw or scores]
 

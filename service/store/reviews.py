@@ -164,6 +164,8 @@ def add_review(
         label = claim.verdict
     elif label is None:
         raise BadRequestError("a correction needs a label", "label_required")
+    if label not in LABELS:
+        raise BadRequestError(f"label must be one of {', '.join(LABELS)}", "bad_label")
     held = db.scalar(
         select(ClaimLease).where(
             ClaimLease.claim_id == claim_id,
