@@ -3,7 +3,7 @@
 For fever_sf and climate_fever (../shared/eval), every corpus passage is
 ingested as a document into a fresh snapshot with the real MiniLM, then each
 claim that has gold evidence (DISPUTED left out) is searched in the three
-modes. Prints and saves (bench/results/retrieval.json):
+modes. Prints and saves (bench/results/recall.json):
 
 - recall@k: the share of a claim's gold passages found in the top k, averaged
   over claims (k = 1, 5, 10);
@@ -12,7 +12,7 @@ modes. Prints and saves (bench/results/retrieval.json):
 
 Nothing is tuned here: fusion uses its defaults (RRF k=60, equal weights).
 
-    python bench/retrieval.py [--eval ../shared/eval] [--datasets fever_sf climate_fever]
+    python bench/recall.py [--eval ../shared/eval] [--datasets fever_sf climate_fever]
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
     parser.add_argument("--datasets", nargs="+", default=["fever_sf", "climate_fever"])
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "recall.json")
     args = parser.parse_args()
     embedder = MiniLMEmbedder()
     results: dict[str, Any] = {"machine": platform.platform(), "fusion": "RRF k=60, weights 1:1"}
