@@ -138,6 +138,12 @@ def get_claim(db: Session, claim_id: str) -> Claim:
     return claim
 
 
+def _state_after(db: Session, claim: Claim, reviewer: str) -> str:
+    """The claim's review state once ``reviewer`` has reviewed it too."""
+    reviewers = set(db.scalars(select(Review.reviewer).where(Review.claim_id == claim.id)))
+    return "reviewed" if len(reviewers | {reviewer}) >= claim.reviews_needed else "needs_second"
+
+
 def add_review(
     db: Session,
     claim_id: str,
@@ -178,10 +184,7 @@ def add_review(
             f"claim {claim_id} is leased to another trainer until {held.expires_at.isoformat()}",
             "claim_leased",
         )
-    reviewers = set(
-        db.scalars(select(Review.reviewer).where(Review.claim_id == claim_id)).all()
-    ) | {reviewer}
-    state = "reviewed" if len(reviewers) >= claim.reviews_needed else "needs_second"
+    state = _state_after(db, claim, reviewer)
     moved = db.execute(
         update(Claim)
         .where(Claim.id == claim_id, Claim.version == expected_version)
@@ -463,13 +466,8 @@ def import_rows(db: Session, rows: Iterator[dict[str, Any]] | list[dict[str, Any
                 created_at=created,
             )
         )
-        reviewers = set(
-            db.scalars(select(Review.reviewer).where(Review.claim_id == claim.id)).all()
-        ) | {r["reviewer"]}
+        claim.review_state = _state_after(db, claim, r["reviewer"])
         claim.version += 1
-        claim.review_state = (
-            "reviewed" if len(reviewers) >= claim.reviews_needed else "needs_second"
-        )
         added += 1
         db.flush()
     db.commit()
