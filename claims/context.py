@@ -184,37 +184,39 @@ def resolve(draft: Draft, doc: Doc, memory: list[Mention], where: Callable[[int]
         token = doc[i]
         if i in quoted:  # quoted words are someone's own; "it" there is theirs
             continue
-        word = token.lower_
-        at = where(token.idx)
-        if word in _PRONOUNS and token.tag_ in {"PRP", "PRP$"}:
-            kinds, possessive = _PRONOUNS[word]
-            possessive = possessive or token.tag_ == "PRP$"
-            if word == "it" and _expletive(token):
-                continue
-            mention = _person(memory, at) if kinds is _PERSON else _antecedent(memory, at, kinds)
-            if mention is None:
-                continue
-            if token.dep_ in {"nsubj", "nsubjpass"}:
-                _remember(memory, token, mention, where)
-            if _in_claim(mention.text, draft, doc):
-                continue
+        mention = _referent(token, memory, where(token.idx))
+        if mention is None:
+            continue
+        if token.dep_ in {"nsubj", "nsubjpass"}:
+            _remember(memory, token, mention, where)
+        if _in_claim(mention.text, draft, doc):
+            continue
+        if token.lower_ in _PRONOUNS:
             text = mention.text
             if i != first and text.startswith("The "):
                 text = "the " + text[4:]
+            possessive = _PRONOUNS[token.lower_][1] or token.tag_ == "PRP$"
             draft.replace[i] = f"{text}'s" if possessive else text
-        elif (
-            token.lemma_.lower() in _DESCRIPTIONS
-            and token.tag_ == "NN"
-            and [c.lower_ for c in token.children] == ["the"]
-        ):
-            mention = _antecedent(memory, at, _DESCRIPTIONS[token.lemma_.lower()])
-            if mention is None:
-                continue
-            if token.dep_ in {"nsubj", "nsubjpass"}:
-                _remember(memory, token, mention, where)
-            if _in_claim(mention.text, draft, doc):
-                continue
+        else:
             the = next(iter(token.children))
             if the.i in draft.tokens:
                 draft.replace[the.i] = ""
             draft.replace[i] = mention.text
+
+
+def _referent(token: Token, memory: list[Mention], at: float) -> Mention | None:
+    """What a pronoun or a bare description ("the company") stands for, if it is one."""
+    word = token.lower_
+    if word in _PRONOUNS and token.tag_ in {"PRP", "PRP$"}:
+        if word == "it" and _expletive(token):
+            return None
+        kinds = _PRONOUNS[word][0]
+        return _person(memory, at) if kinds is _PERSON else _antecedent(memory, at, kinds)
+    lemma = token.lemma_.lower()
+    if (
+        lemma in _DESCRIPTIONS
+        and token.tag_ == "NN"
+        and [c.lower_ for c in token.children] == ["the"]
+    ):
+        return _antecedent(memory, at, _DESCRIPTIONS[lemma])
+    return None
