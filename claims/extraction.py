@@ -211,7 +211,7 @@ class ParseExtractor:
     """
 
     name = "parse"
-    version = "2"
+    version = "3"
 
     def __init__(self, nlp: Language, max_chars: int = 20_000) -> None:
         self._nlp = nlp
@@ -254,6 +254,8 @@ class ParseExtractor:
             else:
                 doc = located[id(block)]
                 claims.extend(self._prose_claims(text, block, doc, memory, english))
+        if prompt and prompt.strip().endswith("?"):
+            claims = [_as_answer(claim, prompt.strip()) for claim in claims]
         return Extraction(claims, f"{self.name}/{self.version}", tuple(notices))
 
     def _prose_claims(
@@ -321,6 +323,13 @@ def _locator(block: Block) -> Callable[[int], float]:
         return float(block.offsets[min(offset, len(block.offsets) - 1)])
 
     return where
+
+
+def _as_answer(claim: Claim, question: str) -> Claim:
+    """A bare answer ("Delhi") to a question states something only with the question."""
+    if claim.reason != "no_statement":
+        return claim
+    return Claim(f"{question} {claim.text}", claim.source_text, claim.spans, True, None)
 
 
 def _whole(text: str, span: Span, reason: str) -> Claim:

@@ -38,7 +38,7 @@ def test_the_issue_example_gives_four_standalone_claims(extractor) -> None:
     born = result.claims[2]
     # "she" is where the claim comes from, though the claim names her.
     assert [s.slice(text) for s in born.spans] == ["she was born in Warsaw"]
-    assert result.made_by == "parse/2" and result.notices == ()
+    assert result.made_by == "parse/3" and result.notices == ()
 
 
 def test_a_claim_joins_non_contiguous_pieces(extractor) -> None:
