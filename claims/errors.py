@@ -2,7 +2,8 @@
 
 ClaimsError                 base; every error has a stable ``code`` and a human ``message``
  ├── EmptyTextError         the text holds nothing but whitespace
- └── TextTooLongError       the text is over the configured character limit
+ ├── TextTooLongError       the text is over the configured character limit
+ └── UpstreamError          a model endpoint (LLM) is down or answered badly
 """
 
 
@@ -20,3 +21,7 @@ class EmptyTextError(ClaimsError):
 
 class TextTooLongError(ClaimsError):
     code = "text_too_long"
+
+
+class UpstreamError(ClaimsError):
+    code = "upstream_error"

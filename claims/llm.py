@@ -13,14 +13,25 @@ import json
 import logging
 import re
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
-from claims.errors import ClaimsError
+from claims.errors import UpstreamError
 from claims.extraction import Extraction, Extractor, validate_text
-from claims.types import Claim, Notice, Span
+from claims.types import (
+    Claim,
+    EvidenceJudgement,
+    Label,
+    Notice,
+    Passage,
+    Reason,
+    Span,
+    Stance,
+    Verdict,
+)
 
 log = logging.getLogger("claimsieve")
 
@@ -40,7 +51,7 @@ Return JSON only: {"claims": [{"text": ..., "source": [...], "checkworthy": ...,
 Cover every sentence of the response."""
 
 
-class LLMError(ClaimsError):
+class LLMError(UpstreamError):
     """The chat endpoint did not give a usable answer."""
 
     code = "llm_error"
@@ -215,3 +226,92 @@ class LLMExtractor:
             source = " ".join(s.slice(text) for s in spans)
             claims.append(Claim(item.text.strip(), source, tuple(spans), item.checkworthy, reason))
         return claims
+
+
+VERIFY_PROMPT = """You check one claim against numbered evidence passages.
+Return JSON only: {"label": ..., "confidence": ..., "evidence": ..., "reason": ...}
+- label: SUPPORTED if the passages state the claim, REFUTED if they contradict it,
+  NOT_ENOUGH_INFO if they do neither. Use only the passages, not what you know.
+- confidence: a number from 0 to 1, how likely your label is right.
+- evidence: the number of the passage that decided (null for NOT_ENOUGH_INFO).
+- reason: one short sentence."""
+
+
+class _VerdictOut(BaseModel):
+    label: Literal["SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"]
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: int | None = None
+    reason: str = ""
+
+
+class LLMVerifier:
+    """Verdicts from an OpenAI-compatible chat endpoint, one request per claim.
+
+    The answer is validated (label, confidence in [0, 1], a passage number that
+    exists); an endpoint that is down or answers badly raises ``LLMError`` with
+    what went wrong, after the client's retries.
+
+    Args:
+        client: The chat client (timeouts and retries are its settings).
+        max_passage_chars: Each passage is cut to this length in the prompt.
+    """
+
+    name = "llm"
+
+    def __init__(self, client: ChatClient, max_passage_chars: int = 1500) -> None:
+        self._client = client
+        self._max = max_passage_chars
+        self.version = client.model
+
+    def verify(
+        self, claims: Sequence[Claim], evidence: Sequence[Sequence[Passage]]
+    ) -> list[Verdict]:
+        if len(claims) != len(evidence):
+            raise ValueError("verify() needs one evidence list per claim")
+        return [self._one(c, list(e)) for c, e in zip(claims, evidence, strict=True)]
+
+    def _one(self, claim: Claim, passages: list[Passage]) -> Verdict:
+        if not passages:
+            reason = Reason("no_evidence", "retrieval found no passage for this claim")
+            scores = {Label.SUPPORTED: 0.0, Label.REFUTED: 0.0, Label.NOT_ENOUGH_INFO: 1.0}
+            return Verdict(Label.NOT_ENOUGH_INFO, 1.0, scores, (reason,), ())
+        listing = "\n".join(
+            f"[{i}] {p.title}: {p.text[: self._max]}" for i, p in enumerate(passages, start=1)
+        )
+        answer = self._client.complete_json(
+            [
+                {"role": "system", "content": VERIFY_PROMPT},
+                {"role": "user", "content": f"Claim: {claim.text}\n\nPassages:\n{listing}"},
+            ]
+        )
+        try:
+            out = _VerdictOut.model_validate(answer)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "answer"
+            raise LLMError(f"the endpoint's verdict is not valid: {where}: {first['msg']}") from exc
+        if out.evidence is not None and not 1 <= out.evidence <= len(passages):
+            raise LLMError(f"the endpoint cited passage {out.evidence}; there are {len(passages)}")
+        label = Label(out.label)
+        rest = (1.0 - out.confidence) / 2
+        scores = {lab: (out.confidence if lab is label else rest) for lab in Label}
+        deciding = passages[out.evidence - 1] if out.evidence else None
+        stance = {
+            Label.SUPPORTED: Stance.SUPPORTS,
+            Label.REFUTED: Stance.REFUTES,
+            Label.NOT_ENOUGH_INFO: Stance.NEUTRAL,
+        }[label]
+        judgements = tuple(
+            EvidenceJudgement(
+                p, Span(0, len(p.text)), stance if p is deciding else Stance.NEUTRAL, 0.0
+            )
+            for p in passages
+        )
+        reason = Reason(
+            "llm",
+            out.reason or f"the model judged the claim {label.value}",
+            evidence_text=deciding.text if deciding else None,
+            evidence_span=Span(0, len(deciding.text)) if deciding else None,
+            passage_id=deciding.passage_id if deciding else None,
+        )
+        return Verdict(label, out.confidence, scores, (reason,), judgements)

@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from claims.errors import ClaimsError
+from claims.errors import ClaimsError, UpstreamError
 from retrieval.errors import IngestError, RetrievalError, SnapshotError
 
 log = logging.getLogger("claimsieve")
@@ -85,6 +85,7 @@ class ForbiddenError(ServiceError):
 
 
 DOMAIN_STATUS: dict[type[Exception], int] = {
+    UpstreamError: 502,
     ClaimsError: 422,
     IngestError: 422,
     SnapshotError: 503,
@@ -102,6 +103,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable content",
     500: "Internal server error",
+    502: "Bad gateway",
     503: "Service unavailable",
 }
 
