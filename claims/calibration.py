@@ -137,7 +137,7 @@ class Fit:
     ece_after: float | None
 
 
-def _fit_one(samples: Sequence[tuple[Scores, str]], method: str) -> Calibration:
+def fit_method(samples: Sequence[tuple[Scores, str]], method: str) -> Calibration:
     if method == "identity":
         return Calibration("temperature", {"t": IDENTITY_T})
     return fit_temperature(samples) if method == "temperature" else fit_isotonic(samples)
@@ -149,7 +149,7 @@ def choose(samples: Sequence[tuple[Scores, str]]) -> str:
     folds = [(samples[:half], samples[half:]), (samples[half:], samples[:half])]
     best, best_ece = "identity", float("inf")
     for method in ("identity", "temperature", "isotonic"):
-        errors = [ece(test, _fit_one(train, method)) or 0.0 for train, test in folds]
+        errors = [ece(test, fit_method(train, method)) or 0.0 for train, test in folds]
         mean = sum(errors) / len(errors)
         if mean < best_ece - 1e-9:
             best, best_ece = method, mean
@@ -175,5 +175,5 @@ def fit(
     train = [samples[i] for i in order[:cut]]
     test = [samples[i] for i in order[cut:]] or train
     chosen = choose(train) if method == "auto" else method
-    calibration = _fit_one(train, chosen)
+    calibration = fit_method(train, chosen)
     return Fit(calibration, len(train), len(test), ece(test), ece(test, calibration))

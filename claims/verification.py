@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from claims.features import ClaimFeatures, FeatureExtractor
+from claims.head import Head
 from claims.nlp import NLP_LOCK
 from claims.types import (
     Claim,
@@ -354,3 +356,117 @@ class SimilarityRulesVerifier:
                 )
             )
         return reasons
+
+
+_STANCE = {
+    Label.SUPPORTED: Stance.SUPPORTS,
+    Label.REFUTED: Stance.REFUTES,
+    Label.NOT_ENOUGH_INFO: Stance.NEUTRAL,
+}
+
+
+class FeaturesVerifier:
+    """Alignment and mismatch features (``claims.features``) into a learned head.
+
+    The head (``claims.head``) gives three calibrated scores; the verdict's
+    reasons are the typed findings of the alignment — number, date, entity,
+    negation, quantifier or opposite disagreements for REFUTED, the claim's
+    words no evidence sentence mentions for NOT_ENOUGH_INFO — each with spans
+    on the claim and on the evidence sentence that decided.
+
+    Args:
+        extractor: Computes the features.
+        head: The trained head (its card's version is this verifier's version).
+    """
+
+    name = "features"
+
+    def __init__(self, extractor: FeatureExtractor, head: Head) -> None:
+        self._extractor = extractor
+        self._head = head
+        self.version = head.version
+
+    @property
+    def head(self) -> Head:
+        return self._head
+
+    def verify(
+        self, claims: Sequence[Claim], evidence: Sequence[Sequence[Passage]]
+    ) -> list[Verdict]:
+        if len(claims) != len(evidence):
+            raise ValueError("verify() needs one evidence list per claim")
+        if not claims:
+            return []
+        found = self._extractor.extract([c.text for c in claims], evidence)
+        scores = self._head.scores(np.stack([f.vector for f in found]))
+        return [_verdict(f, s) for f, s in zip(found, scores, strict=True)]
+
+
+def _verdict(found: ClaimFeatures, raw: dict[str, float]) -> Verdict:
+    scores = {label: float(raw.get(label.value, 0.0)) for label in Label}
+    if not found.sentences:
+        no = _softmax({Label.SUPPORTED: -3.0, Label.REFUTED: -3.0, Label.NOT_ENOUGH_INFO: 0.0})
+        reason = Reason("no_evidence", "retrieval found no passage for this claim")
+        return Verdict(Label.NOT_ENOUGH_INFO, no[Label.NOT_ENOUGH_INFO], no, (reason,), ())
+    label = max(scores, key=lambda lab: scores[lab])
+    best = found.sentences[0]
+    deciding = best
+    reasons: list[Reason] = []
+    if label is Label.REFUTED:
+        reasons = [r for r in found.findings if r.code != "unsupported_content"]
+        located = next((r for r in reasons if r.evidence_span is not None), None)
+        if located is not None:
+            deciding = next(
+                (
+                    s
+                    for s in found.sentences
+                    if s.passage.passage_id == located.passage_id
+                    and located.evidence_span is not None
+                    and s.span.start <= located.evidence_span.start < s.span.end
+                ),
+                best,
+            )
+        if not reasons:
+            reasons = [
+                Reason(
+                    "contradiction",
+                    "the closest evidence sentence says something else",
+                    evidence_text=best.text,
+                    evidence_span=best.span,
+                    passage_id=best.passage.passage_id,
+                )
+            ]
+    elif label is Label.NOT_ENOUGH_INFO:
+        reasons = [*found.uncovered[:5]]
+        reasons.append(
+            Reason(
+                "unsupported_content",
+                f"the closest evidence sentence ({best.similarity:.2f} similar) does not state it",
+                evidence_text=best.text,
+                evidence_span=best.span,
+                passage_id=best.passage.passage_id,
+            )
+        )
+    else:
+        reasons = [
+            Reason(
+                "aligned",
+                f"an evidence sentence states it ({best.similarity:.2f} similar)",
+                evidence_text=best.text,
+                evidence_span=best.span,
+                passage_id=best.passage.passage_id,
+            )
+        ]
+    stance = _STANCE[label]
+    judgements: dict[str, EvidenceJudgement] = {}
+    for sentence in [deciding, *found.sentences]:
+        pid = sentence.passage.passage_id
+        if pid not in judgements:
+            judgements[pid] = EvidenceJudgement(
+                sentence.passage,
+                sentence.span,
+                stance if sentence is deciding else Stance.NEUTRAL,
+                sentence.similarity,
+            )
+    ordered = tuple(sorted(judgements.values(), key=lambda j: -j.similarity))
+    return Verdict(label, scores[label], scores, tuple(reasons), ordered)

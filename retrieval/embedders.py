@@ -7,6 +7,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +22,18 @@ class Embedder(Protocol):
     dim: int
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class TokenVectors:
+    """One text's word pieces and their contextual vectors (L2-normalised rows).
+
+    ``sentence`` is the pooled, normalised sentence vector of the same forward pass.
+    """
+
+    pieces: tuple[str, ...]
+    vectors: NDArray[np.float32]
+    sentence: NDArray[np.float32]
 
 
 def default_model_path() -> Path:
@@ -73,6 +86,39 @@ class MiniLMEmbedder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
+    def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Word pieces with their vectors, and the sentence vector, in one forward pass.
+
+        Special tokens ([CLS], [SEP]) and padding are left out.
+        """
+        if not texts:
+            return []
+        with self._lock:
+            outputs = self._model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                output_value=None,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        tokenizer = self._model.tokenizer
+        special = set(tokenizer.all_special_ids)
+        found = []
+        for out in outputs:
+            ids = out["input_ids"].tolist()
+            mask = out["attention_mask"].tolist()
+            pairs = enumerate(zip(ids, mask, strict=True))
+            keep = [i for i, (t, m) in pairs if m and t not in special]
+            tokens = out["token_embeddings"][keep].float().numpy()
+            tokens /= np.maximum(np.linalg.norm(tokens, axis=1, keepdims=True), 1e-12)
+            sentence = out["sentence_embedding"].float().numpy()
+            sentence /= max(float(np.linalg.norm(sentence)), 1e-12)
+            pieces = tuple(tokenizer.convert_ids_to_tokens([ids[i] for i in keep]))
+            found.append(
+                TokenVectors(pieces, tokens.astype(np.float32), sentence.astype(np.float32))
+            )
+        return found
+
 
 def encode_with_progress(
     embedder: Embedder, texts: Sequence[str], label: str, batch: int = 256
@@ -118,6 +164,10 @@ class MemoEmbedder:
     def clear(self) -> None:
         with self._lock:
             self._memo.clear()
+
+    def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Word pieces and their vectors, straight from the inner embedder (not remembered)."""
+        return self.inner.encode_tokens(texts)  # type: ignore[attr-defined,no-any-return]
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:

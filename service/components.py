@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from claims.calibration import Calibration
 from claims.extraction import Extractor
+from claims.verification import Verifier
 from retrieval.embedders import Embedder
 from service.corpora import Corpora
 from service.pipeline import CalibrationLookup, Checker
 from service.settings import Settings
 from service.store import db as store_db
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+    from claims.llm import ChatClient
 
 log = logging.getLogger("claimsieve")
 
@@ -47,22 +55,55 @@ def calibration_lookup(sessions: sessionmaker[Session]) -> CalibrationLookup:
     return lookup
 
 
-def make_extractor(settings: Settings, parse: Extractor) -> Extractor:
-    """The extractor the settings ask for; the LLM one falls back to ``parse``."""
-    if settings.extractor == "parse":
-        return parse
-    from claims.llm import ChatClient, LLMExtractor
+def chat_client(settings: Settings) -> ChatClient:
+    from claims.llm import ChatClient
 
     assert settings.llm_base_url and settings.llm_model  # Settings checks this
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    client = ChatClient(
+    return ChatClient(
         settings.llm_base_url,
         settings.llm_model,
         key,
         timeout_s=settings.llm_timeout_s,
         retries=settings.llm_retries,
     )
-    return LLMExtractor(client, parse, settings.max_text_chars)
+
+
+def default_head_path() -> Path:
+    """The head shipped inside the package (``claims/heads/default``)."""
+    return Path(__file__).resolve().parent.parent / "claims" / "heads" / "default"
+
+
+def make_verifier(settings: Settings, encoder: Any, nlp: Language) -> Verifier:
+    """The verifier the settings ask for (the learned ``features`` head by default)."""
+    if settings.verifier == "features":
+        from claims import head as heads
+        from claims.features import FEATURES, FeatureExtractor
+        from claims.verification import FeaturesVerifier
+
+        head = heads.load(settings.verifier_head or default_head_path(), FEATURES)
+        return FeaturesVerifier(FeatureExtractor(encoder, nlp), head)
+    if settings.verifier == "nli":
+        from claims.nli import NLIVerifier, parse_label_order
+
+        assert settings.nli_path is not None  # Settings checks this
+        return NLIVerifier(settings.nli_path, parse_label_order(settings.nli_labels))
+    if settings.verifier == "llm":
+        from claims.llm import LLMVerifier
+
+        return LLMVerifier(chat_client(settings))
+    from claims.verification import SimilarityRulesVerifier
+
+    return SimilarityRulesVerifier(encoder, nlp)
+
+
+def make_extractor(settings: Settings, parse: Extractor) -> Extractor:
+    """The extractor the settings ask for; the LLM one falls back to ``parse``."""
+    if settings.extractor == "parse":
+        return parse
+    from claims.llm import LLMExtractor
+
+    return LLMExtractor(chat_client(settings), parse, settings.max_text_chars)
 
 
 def build(settings: Settings, embedder: Embedder | None = None) -> Components:
@@ -74,7 +115,6 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
     """
     from claims.extraction import ParseExtractor
     from claims.nlp import load_spacy
-    from claims.verification import SimilarityRulesVerifier
     from retrieval.builtin import NAME as BUILTIN
     from retrieval.builtin import python_reference
     from retrieval.embedders import MemoEmbedder, MiniLMEmbedder
@@ -102,7 +142,7 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
     checker = Checker(
         extractor=make_extractor(settings, ParseExtractor(nlp, settings.max_text_chars)),
         embedder=queries,
-        verifier=SimilarityRulesVerifier(queries, nlp),
+        verifier=make_verifier(settings, queries, nlp),
         corpora=corpora,
         default_corpus=settings.default_corpus,
         top_k=settings.top_k,

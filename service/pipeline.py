@@ -64,7 +64,7 @@ class Outcome:
     reviews_needed: list[int] = field(default_factory=list)
 
 
-def _as_passage(hit: Hit) -> Passage:
+def as_passage(hit: Hit) -> Passage:
     p = hit.passage
     return Passage(
         p.id,
@@ -204,7 +204,7 @@ class Checker:
             self.rerank,
         )
         verdicts = iter(
-            self.verifier.verify(checkable, [[_as_passage(h) for h in row] for row in hits])
+            self.verifier.verify(checkable, [[as_passage(h) for h in row] for row in hits])
         )
         found = self.calibrations(name) if self.calibrations else None
         results, raw_scores = [], []

@@ -78,6 +78,19 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(30.0, gt=0)
     llm_retries: int = Field(2, ge=0, le=10)
 
+    verifier: Literal["features", "similarity-rules", "nli", "llm"] = Field(
+        "features",
+        description="features: the learned offline head; nli: a local CrossEncoder; "
+        "llm: the chat endpoint of CLAIMSIEVE_LLM_*; similarity-rules: hand thresholds.",
+    )
+    verifier_head: Path | None = Field(
+        None, description="A head folder from `claimsieve train`; default: the shipped head."
+    )
+    nli_path: Path | None = Field(None, description="Local CrossEncoder NLI model folder.")
+    nli_labels: str = Field(
+        "contradiction,entailment,neutral", description="The NLI model's output order."
+    )
+
     def chunking(self) -> Chunking:
         return Chunking(self.chunk_tokens, min(self.chunk_overlap, self.chunk_tokens // 2))
 
@@ -96,11 +109,17 @@ class Settings(BaseSettings):
         )
 
     @model_validator(mode="after")
-    def _llm_needs_an_endpoint(self) -> Settings:
-        if self.extractor == "llm" and not (self.llm_base_url and self.llm_model):
-            raise ValueError(
-                "the llm extractor needs CLAIMSIEVE_LLM_BASE_URL and CLAIMSIEVE_LLM_MODEL"
-            )
+    def _backends_have_what_they_need(self) -> Settings:
+        for role, chosen in (("extractor", self.extractor), ("verifier", self.verifier)):
+            if chosen == "llm" and not (self.llm_base_url and self.llm_model):
+                raise ValueError(
+                    f"the llm {role} needs CLAIMSIEVE_LLM_BASE_URL and CLAIMSIEVE_LLM_MODEL"
+                )
+        if self.verifier == "nli" and self.nli_path is None:
+            raise ValueError("the nli verifier needs CLAIMSIEVE_NLI_PATH (a local model folder)")
+        from claims.nli import parse_label_order
+
+        parse_label_order(self.nli_labels)
         return self
 
     @property

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from retrieval.embedders import TokenVectors
 from retrieval.types import Document
 
 WORD = re.compile(r"[a-z0-9]+")
@@ -26,6 +27,9 @@ class FakeEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1
         self.texts += len(texts)
+        return self._vectors(texts)
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in WORD.findall(text.lower()):
@@ -34,6 +38,14 @@ class FakeEmbedder:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vectors / norms
+
+    def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Each word a piece, its vector the hashing vector of the word alone (not counted)."""
+        out = []
+        for text, sentence in zip(texts, self._vectors(texts), strict=True):
+            words = WORD.findall(text.lower()) or ["."]
+            out.append(TokenVectors(tuple(words), self._vectors(words), sentence))
+        return out
 
 
 def documents() -> list[Document]:

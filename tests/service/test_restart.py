@@ -37,4 +37,4 @@ def test_restart_keeps_checks_and_reuses_the_snapshot(tmp_path: Path) -> None:
         assert [client.get(f"/v1/checks/{i}").json() for i in ids] == stored
         assert client.get("/v1/corpora/python-reference").json() == corpus
         client.post("/v1/checks", json={"text": "The while statement repeats."})
-        assert second.calls == 1  # the claim, once: retrieval and verifier share its vector
+        assert second.calls == 1  # the claim, once (the verifier reads its word pieces apart)

@@ -1,0 +1,184 @@
+"""``claimsieve train``: examples from labelled sets, generated pairs and reviews; a new head.
+
+Three sources of labelled claim/evidence examples, in any mix:
+
+- labelled sets in the eval shape (``claims.datasets``): claim rows with their
+  gold evidence; climate_fever's per-sentence judgements as extra one-sentence
+  examples; FEVER SufficientFacts variants (evidence cut down) as
+  NOT_ENOUGH_INFO; response rows split into claims (every claim of a SUPPORTED
+  answer is SUPPORTED; a HALLUCINATED answer with one checkworthy claim gives a
+  REFUTED claim, longer ones are left out since which claim is wrong is unknown);
+- pairs generated from documents (``claims.generate``), e.g. the user's corpus;
+- trainer reviews in the database (the latest label per claim, with the
+  evidence the verifier saw), weighted above the rest.
+
+A base head's training matrix can be carried along (``--base``), so reviews
+are added to what the head already knew rather than replacing it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from claims.datasets import gold_evidence, read_corpus, read_items, split
+from claims.extraction import Extractor
+from claims.features import FEATURES, FeatureExtractor
+from claims.head import CLASSES, Head, TrainReport, train
+from claims.types import Passage, Span
+
+
+@dataclass(frozen=True)
+class Example:
+    claim: str
+    evidence: tuple[Passage, ...]
+    label: str
+    source: str
+    weight: float = 1.0
+
+
+def labelled_examples(
+    claims_path: Path,
+    corpus_path: Path,
+    extractor: Extractor | None = None,
+    part: str = "all",
+    source: str | None = None,
+) -> list[Example]:
+    """Examples from one labelled set (``part``: ``all``, ``train`` or ``test`` of the split)."""
+    corpus = read_corpus(corpus_path)
+    name = source or claims_path.parent.name
+    out: list[Example] = []
+    for item in read_items(claims_path):
+        if item.label == "DISPUTED" or (part != "all" and split(item) != part):
+            continue
+        evidence = tuple(gold_evidence(item, corpus))
+        if item.claim is not None:
+            out.append(Example(item.claim, evidence, item.label, name))
+            for pid, label in item.sentence_labels.items():
+                if label in CLASSES and pid in corpus:
+                    out.append(Example(item.claim, (corpus[pid],), label, f"{name}:sentence"))
+            for k, (label, reduced) in enumerate(item.reduced):
+                passages = tuple(
+                    Passage(f"{item.id}:reduced{k}:{j}", item.id, title, text, Span(0, len(text)))
+                    for j, (title, text) in enumerate(reduced)
+                )
+                out.append(Example(item.claim, passages, label, f"{name}:reduced"))
+        elif item.response is not None and extractor is not None:
+            claims = [
+                c for c in extractor.extract(item.response, item.question).claims if c.checkworthy
+            ]
+            if item.label == "SUPPORTED":
+                out += [Example(c.text, evidence, "SUPPORTED", name) for c in claims]
+            elif len(claims) == 1:
+                out.append(Example(claims[0].text, evidence, "REFUTED", name))
+    return out
+
+
+def generated_examples(
+    passages: Sequence[Passage], encoder: Any, nlp: Any, n: int, seed: int = 0
+) -> list[Example]:
+    """Pairs made from ``passages`` by ``claims.generate`` (no human labels)."""
+    from claims.generate import Generator
+
+    pairs = Generator(encoder, nlp, seed).pairs(passages, n)
+    return [Example(p.claim, p.evidence, p.label, f"generated:{p.kind}") for p in pairs]
+
+
+def passages_of(documents: Iterable[Any], max_tokens: int = 200) -> list[Passage]:
+    """Documents (``retrieval.types.Document``) cut into passages as the index cuts them."""
+    from retrieval.ingest import chunk
+
+    out = []
+    for document in documents:
+        for p in chunk(document, max_tokens=max_tokens, overlap=0):
+            out.append(Passage(p.id, p.document_id, p.title, p.text, Span(p.start, p.end)))
+    return out
+
+
+def review_examples(rows: Iterable[dict[str, Any]], weight: float = 5.0) -> list[Example]:
+    """The latest reviewed label of each claim (export rows), with the evidence it was shown."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        latest[row["claim"]["id"]] = row
+    out = []
+    for row in latest.values():
+        claim, label = row["claim"], row["review"]["label"]
+        if label not in CLASSES:
+            continue
+        evidence = tuple(
+            Passage(
+                e["passage_id"],
+                e["document_id"],
+                e["title"],
+                e["text"],
+                Span(e["doc_span"]["start"], e["doc_span"]["end"]),
+            )
+            for e in claim["evidence"]
+        )
+        out.append(Example(claim["text"], evidence, label, "review", weight))
+    return out
+
+
+def featurize(
+    examples: Sequence[Example],
+    extractor: FeatureExtractor,
+    batch: int = 128,
+    progress: bool = True,
+) -> NDArray[np.float32]:
+    """The feature matrix of ``examples`` (a progress bar on stderr)."""
+    from tqdm import tqdm
+
+    rows: list[NDArray[np.float32]] = []
+    with tqdm(
+        total=len(examples), desc="features", unit="pair", file=sys.stderr, disable=not progress
+    ) as bar:
+        for start in range(0, len(examples), batch):
+            chunk = examples[start : start + batch]
+            found = extractor.extract([e.claim for e in chunk], [list(e.evidence) for e in chunk])
+            rows += [f.vector for f in found]
+            bar.update(len(chunk))
+    return np.stack(rows) if rows else np.zeros((0, len(FEATURES)), dtype=np.float32)
+
+
+def fit(
+    examples: Sequence[Example],
+    x: NDArray[np.float32],
+    base: Head | None = None,
+    seed: int = 0,
+    card: dict[str, Any] | None = None,
+) -> tuple[Head, TrainReport]:
+    """Train a head on ``examples`` (plus the base head's own training rows, when it has them)."""
+    labels = [e.label for e in examples]
+    weights = np.array([e.weight for e in examples], dtype=np.float32)
+    sources: dict[str, int] = {}
+    for e in examples:
+        key = e.source.split(":")[0]
+        sources[key] = sources.get(key, 0) + 1
+    if base is not None:
+        if base.training is None:
+            raise ValueError("the base head carries no training rows (training.npz); train afresh")
+        bx, blabels, bweights = base.training
+        x = np.concatenate([bx, x]) if len(x) else bx
+        labels = [*blabels, *labels]
+        weights = np.concatenate([bweights, weights])
+        sources = {**base.card.get("trained_on", {}), **sources}
+    head, report = train(x, labels, weights, FEATURES, seed=seed)
+    head.card = {
+        **(card or {}),
+        "trained_on": sources,
+        "rows": len(labels),
+        "label_counts": report.label_counts,
+        "calibration_fit": {
+            "method": report.calibration,
+            "held_out_rows": report.held_out,
+            "ece_before": report.ece_before,
+            "ece_after": report.ece_after,
+        },
+    }
+    return head, report

@@ -1,0 +1,104 @@
+"""Alignment features and typed findings; the learned verifier on the real models."""
+
+from __future__ import annotations
+
+import pytest
+
+from claims.features import FEATURES, FeatureExtractor, mentions, same_value
+from claims.types import Claim, Label, Passage, Span
+from tests.factories import FakeEmbedder
+
+TOWER = Passage(
+    "t@0",
+    "t",
+    "Eiffel Tower",
+    "The Eiffel Tower is a lattice tower in Paris, France. "
+    "It was completed in 1889 and is 330 metres tall.",
+    Span(0, 103),
+)
+CURIE = Passage("c@0", "c", "Marie Curie", "Marie Curie was born in Warsaw in 1867.", Span(0, 38))
+
+
+def test_numbers_dates_scales_and_rounding() -> None:
+    found = {
+        (m.kind, m.span.slice("In 1969, 3.2 million people paid 45%."))
+        for m in mentions("In 1969, 3.2 million people paid 45%.")
+    }
+    assert found == {("date", "1969"), ("number", "3.2 million"), ("number", "45%")}
+    (claim,) = mentions("about 3.2 million")
+    (exact,) = mentions("3,213,000")
+    (other,) = mentions("3,400,000")
+    assert same_value(claim, exact) and not same_value(claim, other)
+    (year,) = mentions("1969")
+    (later,) = mentions("1970")
+    assert not same_value(year, later) and same_value(year, year)
+    (march,) = mentions("in March")
+    assert march.kind == "date" and march.value == "march"
+
+
+@pytest.fixture(scope="module")
+def extractor(nlp) -> FeatureExtractor:
+    return FeatureExtractor(FakeEmbedder(), nlp)
+
+
+def value(found, name: str) -> float:
+    return float(found.vector[FEATURES.index(name)])
+
+
+def test_typed_findings_carry_spans_on_both_sides(extractor) -> None:
+    texts = [
+        "Marie Curie was born in Warsaw in 1876.",
+        "Marie Curie was born in Warsaw in 1867.",
+        "Marie Curie was not born in Warsaw.",
+        "The Eiffel Tower is 300 metres tall.",
+    ]
+    date, same, negated, number = extractor.extract(texts, [[CURIE], [CURIE], [CURIE], [TOWER]])
+    assert len(date.vector) == len(FEATURES)
+    assert value(date, "date_mismatch") == 1 and value(same, "date_match") == 1
+    reason = next(r for r in date.findings if r.code == "date_mismatch")
+    assert reason.claim_span.slice(texts[0]) == "1876"
+    assert reason.evidence_span.slice(CURIE.text) == "1867" and reason.passage_id == "c@0"
+    assert value(same, "lex_cov_all") == 1.0 and value(same, "n_uncovered") == 0
+    assert value(negated, "neg_xor") == 1 and negated.findings[-1].code == "negation"
+    assert value(number, "number_mismatch") == 1
+    found = next(r for r in number.findings if r.code == "number_mismatch")
+    assert found.evidence_span.slice(TOWER.text) == "330 metres"[:3]
+
+
+def test_uncovered_words_and_no_evidence(extractor) -> None:
+    text = "Marie Curie was born in Warsaw and studied chemistry in Lyon."
+    covered, nothing = extractor.extract([text, text], [[CURIE], []])
+    missing = {r.claim_text for r in covered.uncovered}
+    assert {"chemistry", "Lyon"} <= missing
+    for r in covered.uncovered:
+        assert r.claim_span.slice(text) == r.claim_text
+    assert nothing.sentences == [] and value(nothing, "cos_max") == 0.0
+    assert value(nothing, "n_uncovered") == value(nothing, "n_claim_content") > 0
+
+
+@pytest.mark.models
+def test_the_shipped_head_on_the_real_models(nlp, minilm) -> None:
+    from claims import head as heads
+    from claims.verification import FeaturesVerifier
+    from service.components import default_head_path
+
+    verifier = FeaturesVerifier(
+        FeatureExtractor(minilm, nlp), heads.load(default_head_path(), FEATURES)
+    )
+    claims = [
+        Claim(t, t, (Span(0, len(t)),))
+        for t in (
+            "Marie Curie was born in Warsaw in 1867.",
+            "Marie Curie was born in Warsaw in 1901.",
+            "Marie Curie won an Olympic medal in rowing.",
+        )
+    ]
+    supported, refuted, unknown = verifier.verify(claims, [[CURIE], [CURIE], [CURIE]])
+    assert supported.label is Label.SUPPORTED and supported.reasons[0].code == "aligned"
+    assert refuted.label is Label.REFUTED
+    assert refuted.reasons[0].code == "date_mismatch"
+    assert refuted.evidence[0].span.slice(CURIE.text) == CURIE.text
+    assert unknown.label is not Label.SUPPORTED
+    for verdict in (supported, refuted, unknown):
+        assert sum(verdict.scores.values()) == pytest.approx(1.0)
+        assert verdict.confidence == verdict.scores[verdict.label]

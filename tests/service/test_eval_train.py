@@ -1,0 +1,295 @@
+"""``claimsieve eval`` and ``claimsieve train`` end to end, on the real models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from service.evaluation import response_verdict, retrieval_figures
+from service.settings import get_settings
+from tests.conftest import Api
+from tests.factories import document_rows
+
+pytestmark = pytest.mark.models
+
+CORPUS = [
+    *[{"id": r["id"], "title": r["title"], "text": r["text"]} for r in document_rows()],
+    {
+        "id": "nile",
+        "title": "Nile",
+        "text": "The Nile is a river in Africa. It flows north into the Mediterranean Sea.",
+    },
+    {
+        "id": "everest",
+        "title": "Mount Everest",
+        "text": "Mount Everest is the highest mountain on Earth. It was first climbed in 1953.",
+    },
+]
+CLAIMS = [
+    {
+        "id": "c1",
+        "claim": "Marie Curie was born in Warsaw.",
+        "label": "SUPPORTED",
+        "evidence_ids": ["curie"],
+    },
+    {
+        "id": "c2",
+        "claim": "Marie Curie was born in 1901.",
+        "label": "REFUTED",
+        "evidence_ids": ["curie"],
+    },
+    {
+        "id": "c3",
+        "claim": "Python was first released in 1991.",
+        "label": "SUPPORTED",
+        "evidence_ids": ["python"],
+    },
+    {
+        "id": "c4",
+        "claim": "Mount Everest was first climbed in 1988.",
+        "label": "REFUTED",
+        "evidence_ids": ["everest"],
+    },
+    {
+        "id": "c5",
+        "claim": "The Nile is home to crocodiles.",
+        "label": "NEI",
+        "evidence_ids": ["nile"],
+    },
+    {
+        "id": "c6",
+        "claim": "The Eiffel Tower is in Paris.",
+        "label": "DISPUTED",
+        "evidence_ids": ["eiffel"],
+    },
+]
+ANSWERS = [
+    {
+        "id": "q1",
+        "question": "Where was Marie Curie born?",
+        "response": "Warsaw",
+        "label": "SUPPORTED",
+        "evidence_ids": ["curie"],
+    },
+    {
+        "id": "q2",
+        "question": "Where was Marie Curie born?",
+        "response": "She was born in Paris.",
+        "label": "HALLUCINATED",
+        "evidence_ids": ["curie"],
+    },
+    {
+        "id": "q3",
+        "question": "When was Python first released?",
+        "response": "Python was first released in 1991.",
+        "label": "SUPPORTED",
+        "evidence_ids": ["python"],
+    },
+]
+
+
+def write(folder: Path, claims: list[dict], corpus: list[dict] = CORPUS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "claims.jsonl").write_text("".join(json.dumps(r) + "\n" for r in claims))
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
+    return folder
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CLAIMSIEVE_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()
+
+
+def run_eval(folder: Path, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "eval",
+            "--claims",
+            str(folder / "claims.jsonl"),
+            "--corpus",
+            str(folder / "corpus.jsonl"),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+
+
+def test_eval_gold_writes_predictions_report_and_plots(
+    tmp_path: Path, data_dir: Path, capsys
+) -> None:
+    folder = write(tmp_path / "set", CLAIMS)
+    assert run_eval(folder, tmp_path / "out") == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "features/" in printed
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert [r["id"] for r in rows] == ["c1", "c2", "c3", "c4", "c5"]  # DISPUTED skipped
+    for r in rows:
+        assert set(r) == {"id", "gold", "pred", "confidence", "scores"}
+        assert r["confidence"] == max(r["scores"].values())
+    assert rows[4]["gold"] == "NOT_ENOUGH_INFO"
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["n"] == 5 and report["unit"] == "claim" and report["setting"] == "gold"
+    correct = sum(r["gold"] == r["pred"] for r in rows)
+    assert report["accuracy"] == pytest.approx(correct / 5)
+    assert sum(sum(row.values()) for row in report["confusion"].values()) == 5
+    for key in (
+        "macro_f1",
+        "balanced_accuracy",
+        "binary_balanced_accuracy",
+        "ece",
+        "claims_per_s",
+        "per_label",
+    ):
+        assert key in report
+    for png in ("confusion.png", "reliability.png"):
+        assert (tmp_path / "out" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_retrieval_reports_recall_and_ranked_ids(tmp_path: Path, data_dir: Path) -> None:
+    folder = write(tmp_path / "set", CLAIMS)
+    assert run_eval(folder, tmp_path / "out", "--setting", "retrieval") == 0
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert all(r["retrieved"] and len(r["retrieved"]) <= 10 for r in rows)
+    assert rows[0]["retrieved"][0] == "curie"
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["retrieval"]["claims_with_gold"] == 5
+    assert report["retrieval"]["recall@5"] == pytest.approx(1.0)
+
+
+def test_eval_responses_are_judged_by_their_claims(tmp_path: Path, data_dir: Path) -> None:
+    folder = write(tmp_path / "qa", ANSWERS)
+    assert run_eval(folder, tmp_path / "out") == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["unit"] == "response" and set(report["confusion"]) == {
+        "SUPPORTED",
+        "HALLUCINATED",
+    }
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert rows[0]["claims"][0]["text"] == "Where was Marie Curie born? Warsaw"
+
+
+def test_eval_bad_input_is_a_clear_error(tmp_path: Path, data_dir: Path, capsys) -> None:
+    folder = write(tmp_path / "bad", [{"id": "x", "label": "SUPPORTED"}])
+    assert run_eval(folder, tmp_path / "out") == 1
+    assert "claims.jsonl:1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert (
+        main(
+            [
+                "eval",
+                "--claims",
+                str(tmp_path / "nope.jsonl"),
+                "--corpus",
+                "x",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
+
+
+def test_response_and_retrieval_helpers() -> None:
+    assert response_verdict([], [], frozenset({"REFUTED"}))[0] == "SUPPORTED"
+    label, scores = response_verdict(
+        ["SUPPORTED", "NOT_ENOUGH_INFO"], [0.9, 0.2], frozenset({"REFUTED", "NOT_ENOUGH_INFO"})
+    )
+    assert label == "HALLUCINATED" and scores["SUPPORTED"] == pytest.approx(0.2)
+    assert (
+        response_verdict(["SUPPORTED", "NOT_ENOUGH_INFO"], [0.9, 0.2], frozenset({"REFUTED"}))[0]
+        == "SUPPORTED"
+    )
+    figures = retrieval_figures([{"a", "b"}, {"c"}, set()], [["a", "x", "b"], ["x", "c"], ["y"]])
+    assert figures["recall@1"] == pytest.approx(0.25) and figures["recall@5"] == pytest.approx(1.0)
+    assert figures["mrr"] == pytest.approx(0.75) and figures["claims_with_gold"] == 2
+
+
+def test_train_from_labels_and_generated_pairs_then_eval_with_it(
+    tmp_path: Path, data_dir: Path, capsys
+) -> None:
+    folder = write(tmp_path / "set", CLAIMS)
+    corpus = tmp_path / "set" / "corpus.jsonl"
+    head = tmp_path / "head"
+    code = main(
+        [
+            "train",
+            "--labelled",
+            str(folder),
+            "--generate",
+            str(corpus),
+            "--pairs",
+            "40",
+            "--out",
+            str(head),
+            "--version",
+            "t-1",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    card = json.loads((head / "head.json").read_text())
+    assert card["version"] == "t-1" and card["trained_on"]["set"] == 5
+    assert card["trained_on"]["generated"] > 0
+    assert run_eval(folder, tmp_path / "out", "--head", str(head)) == 0
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["verifier"] == "features/t-1"
+    assert main(["train", "--out", str(head)]) == 1
+    assert "give training data" in capsys.readouterr().err
+
+
+def test_train_from_reviews_adds_them_to_the_shipped_head(
+    api: Api, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    trainer = api.headers("trainer")
+    check = api.client.post(
+        "/v1/checks",
+        json={"text": "Marie Curie was born in Warsaw. Python was first released in 1991."},
+        headers=api.headers("pipeline"),
+    ).json()
+    for claim in check["claims"]:
+        body = {"action": "correct", "label": "REFUTED", "expected_version": 1}
+        assert (
+            api.client.post(
+                f"/v1/claims/{claim['id']}/reviews", json=body, headers=trainer
+            ).status_code
+            == 201
+        )
+    monkeypatch.setenv("CLAIMSIEVE_DATA_DIR", str(api.settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        code = main(
+            [
+                "train",
+                "--from-reviews",
+                "--base",
+                "default",
+                "--out",
+                str(tmp_path / "h"),
+                "--version",
+                "r-1",
+            ]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert code == 0, capsys.readouterr().err
+    card = json.loads((tmp_path / "h" / "head.json").read_text())
+    from claims import head as heads
+    from service.components import default_head_path
+
+    shipped = heads.load(default_head_path())
+    assert card["rows"] == shipped.card["rows"] + len(check["claims"])
+    assert card["trained_on"]["review"] == len(check["claims"])
