@@ -69,7 +69,20 @@ def curve(name: str, folder: Path, extractor: FeatureExtractor, weight: float) -
         training.Example(i.claim or "", tuple(gold_evidence(i, corpus)), i.label, "review", weight)
         for i in items
     ]
-    x = training.featurize(examples, extractor)
+    cache = ROOT / "bench" / "results" / "cache" / f"curve-{name}.npz"
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            x = (
+                z["x"]
+                if list(z["names"]) == list(FEATURES) and len(z["x"]) == len(examples)
+                else None
+            )
+    else:
+        x = None
+    if x is None:
+        x = training.featurize(examples, extractor)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache, x=x, names=np.array(FEATURES))
     x_pool, x_test = x[: len(pool)], x[len(pool) :]
     gold = [i.label for i in untouched]
     base = heads.load(default_head_path(), FEATURES)

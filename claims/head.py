@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,10 +253,12 @@ def train(
     counts = {c: labels.count(c) for c in CLASSES if c in labels}
     balance = {c: (w[[label == c for label in labels]].sum()) for c in counts}
     w = w * np.array([w.sum() / (len(counts) * balance[label]) for label in labels])
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    cut = n if not calibrate or n < 50 else int(n * (1 - holdout))
-    fit_rows, held_rows = order[:cut], order[cut:]
+    # Each row's side is drawn in row order from the seed, so rows appended later (reviews)
+    # leave the earlier rows where they were: refits differ only by what was added.
+    draws = np.random.default_rng(seed).random(n)
+    held = draws < holdout if calibrate and n >= 50 else np.zeros(n, dtype=bool)
+    fit_rows = [int(i) for i in np.flatnonzero(~held)]
+    held_rows = [int(i) for i in np.flatnonzero(held)]
     model = HistGradientBoostingClassifier(
         max_iter=250,
         learning_rate=0.06,

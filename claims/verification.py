@@ -437,7 +437,9 @@ def _verdict(found: ClaimFeatures, raw: dict[str, float]) -> Verdict:
                 )
             ]
     elif label is Label.NOT_ENOUGH_INFO:
-        reasons = [*found.uncovered[:5]]
+        # Typed disagreements are shown too: the head judged them not enough to refute
+        # (the sentence may be about something else), but a trainer should see them.
+        reasons = [*found.findings, *found.uncovered[:5]]
         reasons.append(
             Reason(
                 "unsupported_content",

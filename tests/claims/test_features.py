@@ -93,12 +93,22 @@ def test_the_shipped_head_on_the_real_models(nlp, minilm) -> None:
             "Marie Curie won an Olympic medal in rowing.",
         )
     ]
-    supported, refuted, unknown = verifier.verify(claims, [[CURIE], [CURIE], [CURIE]])
+    tower = Claim("The Eiffel Tower was completed in 1901.", "x", (Span(0, 1),))
+    supported, wrong_year, unknown, refuted = verifier.verify(
+        [*claims, tower], [[CURIE], [CURIE], [CURIE], [TOWER]]
+    )
     assert supported.label is Label.SUPPORTED and supported.reasons[0].code == "aligned"
     assert refuted.label is Label.REFUTED
-    assert refuted.reasons[0].code == "date_mismatch"
-    assert refuted.evidence[0].span.slice(CURIE.text) == CURIE.text
-    assert unknown.label is not Label.SUPPORTED
-    for verdict in (supported, refuted, unknown):
+    reason = refuted.reasons[0]
+    assert reason.code == "date_mismatch" and reason.claim_text == "1901"
+    assert reason.evidence_span.slice(TOWER.text) == "1889"
+    assert refuted.evidence[0].stance.value == "refutes"
+    # One sentence of evidence with another year: the head is not sure it is the same
+    # event (it may say NOT_ENOUGH_INFO), but never SUPPORTED, and the mismatch is shown.
+    assert wrong_year.label is not Label.SUPPORTED
+    assert "date_mismatch" in [r.code for r in wrong_year.reasons]
+    assert unknown.label is Label.NOT_ENOUGH_INFO
+    assert "unsupported_content" in [r.code for r in unknown.reasons]
+    for verdict in (supported, wrong_year, unknown, refuted):
         assert sum(verdict.scores.values()) == pytest.approx(1.0)
         assert verdict.confidence == verdict.scores[verdict.label]

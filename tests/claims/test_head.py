@@ -33,7 +33,7 @@ def test_exported_trees_match_scikit_learn(classes: tuple[str, ...]) -> None:
 def test_train_calibrates_on_held_out_rows_and_round_trips(tmp_path: Path) -> None:
     x, labels = data(heads.CLASSES, n=600)
     head, report = heads.train(x, labels, features=[f"f{i}" for i in range(5)])
-    assert report.fitted_on == 480 and report.held_out == 120
+    assert report.fitted_on + report.held_out == 600 and 90 <= report.held_out <= 150
     assert report.ece_after is not None and report.ece_after <= report.ece_before + 1e-9
     head.card["version"] = "t1"
     head.save(tmp_path / "h")
