@@ -441,6 +441,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         print(f"generated {len(made)} pairs from {len(passages)} passages", file=sys.stderr)
         examples += made
+    held: list[training.Example] = []
     if args.from_reviews:
         from service.store import reviews as review_store
 
@@ -449,12 +450,18 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             found = training.review_examples(
                 review_store.export_rows(db, corpus=args.review_corpus), args.review_weight
             )
-        print(f"{len(found)} reviewed claims", file=sys.stderr)
-        examples += found
+        # A share of the reviews is kept out of the fit, to show what retraining changed.
+        kept, held = training.hold_out(found) if len(found) >= 20 else (found, [])
+        print(
+            f"{len(found)} reviewed claims: {len(kept)} to train on, {len(held)} held out",
+            file=sys.stderr,
+        )
+        examples += kept
     if not examples and base is None:
         print("error: the training data holds no examples", file=sys.stderr)
         return 1
-    x = training.featurize(examples, FeatureExtractor(embedder, nlp))
+    extractor = FeatureExtractor(embedder, nlp)
+    x = training.featurize(examples, extractor)
     card = {
         "name": "features",
         "version": args.version,
@@ -466,6 +473,21 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     head.save(args.out)
+    if held:
+        x_held = training.featurize(held, extractor, progress=False)
+        labels = [e.label for e in held]
+        before = training.score(base, x_held, labels) if base is not None else None
+        after = training.score(head, x_held, labels)
+
+        def shown(figures: dict[str, float | None]) -> str:
+            return " ".join(f"{k} {v:.4f}" for k, v in figures.items() if v is not None)
+
+        print(
+            f"on {len(held)} held-out reviews: "
+            + (f"base {shown(before)} -> new {shown(after)}" if before else f"new {shown(after)}")
+        )
+    elif args.from_reviews:
+        print("fewer than 20 reviews: none held out, so no before/after figure")
     ece = (
         f"; ECE on {report.held_out} held-out rows {report.ece_before:.4f} -> "
         f"{report.ece_after:.4f} ({report.calibration})"

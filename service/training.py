@@ -18,6 +18,7 @@ are added to what the head already knew rather than replacing it.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,35 @@ def review_examples(rows: Iterable[dict[str, Any]], weight: float = 5.0) -> list
         )
         out.append(Example(claim["text"], evidence, label, "review", weight))
     return out
+
+
+def hold_out(
+    examples: Sequence[Example], share: float = 0.2
+) -> tuple[list[Example], list[Example]]:
+    """Split reviews into (train, held out) by a hash of the claim text (stable across runs)."""
+    train_part: list[Example] = []
+    held: list[Example] = []
+    for e in examples:
+        digest = hashlib.sha256(e.claim.encode()).digest()
+        (held if digest[0] < share * 256 else train_part).append(e)
+    return train_part, held
+
+
+def score(head: Head, x: NDArray[np.float32], labels: Sequence[str]) -> dict[str, float | None]:
+    """Accuracy, macro-F1 and ECE of ``head`` on labelled feature rows."""
+    from claims import metrics
+
+    scores = head.scores(x)
+    pred = [max(s, key=lambda k: s[k]) for s in scores]
+    summary = metrics.summary(metrics.confusion(list(labels), pred))
+    return {
+        "accuracy": summary["accuracy"],
+        "macro_f1": summary["macro_f1"],
+        "ece": metrics.expected_calibration_error(
+            [max(s.values()) for s in scores],
+            [p == g for p, g in zip(pred, labels, strict=True)],
+        ),
+    }
 
 
 def featurize(

@@ -255,13 +255,19 @@ def test_train_from_reviews_adds_them_to_the_shipped_head(
     api: Api, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     trainer = api.headers("trainer")
+    text = " ".join(
+        f"Marie Curie was born in Warsaw in {1850 + n}."
+        if n % 2
+        else f"Python {n} was released in {1990 + n}."
+        for n in range(24)
+    )
     check = api.client.post(
-        "/v1/checks",
-        json={"text": "Marie Curie was born in Warsaw. Python was first released in 1991."},
-        headers=api.headers("pipeline"),
+        "/v1/checks", json={"text": text}, headers=api.headers("pipeline")
     ).json()
-    for claim in check["claims"]:
-        body = {"action": "correct", "label": "REFUTED", "expected_version": 1}
+    assert len(check["claims"]) >= 20
+    for n, claim in enumerate(check["claims"]):
+        label = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")[n % 3]
+        body = {"action": "correct", "label": label, "expected_version": 1}
         assert (
             api.client.post(
                 f"/v1/claims/{claim['id']}/reviews", json=body, headers=trainer
@@ -285,11 +291,14 @@ def test_train_from_reviews_adds_them_to_the_shipped_head(
         )
     finally:
         get_settings.cache_clear()
-    assert code == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
     card = json.loads((tmp_path / "h" / "head.json").read_text())
     from claims import head as heads
     from service.components import default_head_path
 
     shipped = heads.load(default_head_path())
-    assert card["rows"] == shipped.card["rows"] + len(check["claims"])
-    assert card["trained_on"]["review"] == len(check["claims"])
+    kept = card["trained_on"]["review"]
+    held = len(check["claims"]) - kept
+    assert 0 < held < len(check["claims"]) and card["rows"] == shipped.card["rows"] + kept
+    assert f"on {held} held-out reviews: base accuracy" in captured.out and "-> new" in captured.out
