@@ -59,9 +59,13 @@ class TimedEmbedder:
     def __init__(self, inner: Any, watch: Stopwatch) -> None:
         self.name, self.dim = inner.name, inner.dim
         self._encode = watch.wrap(inner.encode)
+        self._encode_tokens = watch.wrap(inner.encode_tokens)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts)  # type: ignore[no-any-return]
+
+    def encode_tokens(self, texts: Sequence[str]) -> Any:
+        return self._encode_tokens(texts)
 
 
 def main() -> None:
