@@ -78,10 +78,10 @@ FEATURES: tuple[str, ...] = (
 TOP_SENTENCES = 3  # sentences compared in detail with each claim
 _NOT_NEEDED = ["parser"]
 _CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "NUM", "ADV"})
-_ENTITY_TYPES = frozenset(
+ENTITY_TYPES = frozenset(
     {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "LANGUAGE", "PRODUCT"}
 )
-_NEGATIONS = frozenset(
+NEGATIONS = frozenset(
     {"not", "n't", "never", "no", "none", "nobody", "nothing", "neither", "nor", "without"}
 )
 _CUES = frozenset(
@@ -250,7 +250,7 @@ def _is_content(token: object) -> bool:
 
 
 def _negated(doc: Doc) -> bool:
-    return any(token.lower_ in _NEGATIONS for token in doc)
+    return any(token.lower_ in NEGATIONS for token in doc)
 
 
 class FeatureExtractor:
@@ -364,7 +364,7 @@ class FeatureExtractor:
         claim_mentions = mentions(claim)
         values["n_numbers"] = sum(m.kind == "number" for m in claim_mentions)
         values["n_dates"] = sum(m.kind == "date" for m in claim_mentions)
-        claim_entities = [e for e in claim_doc.ents if e.label_ in _ENTITY_TYPES]
+        claim_entities = [e for e in claim_doc.ents if e.label_ in ENTITY_TYPES]
         values["n_entities"] = len(claim_entities)
         cues = [t for t in claim_doc if t.lower_ in _CUES or t.tag_ in ("JJS", "RBS")]
         values["cue_claim"] = len(cues)
@@ -466,7 +466,7 @@ class FeatureExtractor:
             (s, e)
             for s, d in zip(top, top_docs, strict=True)
             for e in d.ents
-            if e.label_ in _ENTITY_TYPES and e.text.lower() not in claim_lower
+            if e.label_ in ENTITY_TYPES and e.text.lower() not in claim_lower
         ]
         for entity in claim_entities:
             words_in = [t.lower_ for t in entity if not t.is_punct and not t.is_stop]
@@ -494,8 +494,8 @@ class FeatureExtractor:
         values["neg_evidence"] = float(_negated(best_doc))
         values["neg_xor"] = float(values["neg_claim"] != values["neg_evidence"])
         if values["neg_xor"]:
-            negation = next((t for t in claim_doc if t.lower_ in _NEGATIONS), None) or next(
-                (t for t in best_doc if t.lower_ in _NEGATIONS), None
+            negation = next((t for t in claim_doc if t.lower_ in NEGATIONS), None) or next(
+                (t for t in best_doc if t.lower_ in NEGATIONS), None
             )
             on_claim = negation is not None and negation.doc is claim_doc
             findings.append(

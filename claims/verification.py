@@ -1,25 +1,31 @@
 """Deciding a verdict for each claim from its evidence passages.
 
 Every backend implements ``Verifier.verify(claims, evidence) -> verdicts``,
-batch first. Version 1 ships ``SimilarityRulesVerifier``: it aligns each claim
-to its most similar evidence sentences (MiniLM cosine), then looks for typed
-disagreements in the closest few (numbers, dates, named entities, negation).
-Its thresholds are set by hand, not fitted to any evaluation set; the learned
-``features`` backend replaces it behind the same interface.
+batch first. ``FeaturesVerifier`` (the default) feeds the alignment features
+of ``claims.features`` to a learned head (``claims.head``).
+``SimilarityRulesVerifier`` (the first release's baseline) aligns each claim
+to its most similar evidence sentences and applies typed mismatch rules with
+hand-set thresholds. ``claims.nli`` and ``claims.llm`` hold the other backends.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from claims.features import ClaimFeatures, FeatureExtractor
+from claims.features import (
+    ENTITY_TYPES,
+    NEGATIONS,
+    AlignedSentence,
+    ClaimFeatures,
+    FeatureExtractor,
+    mentions,
+    same_value,
+)
 from claims.head import Head
 from claims.nlp import NLP_LOCK
 from claims.types import (
@@ -56,45 +62,12 @@ class Verifier(Protocol):
         ...
 
 
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
-_MONTH = re.compile(
-    r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b"
-)
-_NEGATIONS = frozenset({"not", "n't", "never", "no", "none", "nobody", "nothing", "neither", "nor"})
 _NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer"]
-_ENTITY_TYPES = frozenset(
-    {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "LANGUAGE", "PRODUCT"}
-)
-
-
-@dataclass(frozen=True)
-class _Mention:
-    kind: str  # "number" or "date"
-    value: str
-    span: Span
-
-
-def _mentions(text: str) -> list[_Mention]:
-    found: list[_Mention] = []
-    for match in _NUMBER.finditer(text):
-        raw = match.group(0).rstrip(",")
-        value = raw.replace(",", "")
-        is_year = "." not in value and len(value) == 4 and 1000 <= int(value) <= 2100
-        span = Span(match.start(), match.start() + len(raw))
-        found.append(_Mention("date" if is_year else "number", value, span))
-    for match in _MONTH.finditer(text):
-        found.append(_Mention("date", match.group(0), Span(match.start(), match.end())))
-    return found
-
-
-def _same_value(a: str, b: str, kind: str) -> bool:
-    if kind == "date":
-        return a.lower() == b.lower()
-    try:
-        x, y = float(a), float(b)
-    except ValueError:
-        return a.lower() == b.lower()
-    return math.isclose(x, y, rel_tol=1e-3)
+_STANCE = {
+    Label.SUPPORTED: Stance.SUPPORTS,
+    Label.REFUTED: Stance.REFUTES,
+    Label.NOT_ENOUGH_INFO: Stance.NEUTRAL,
+}
 
 
 def _split(text: str) -> list[Span]:
@@ -102,7 +75,7 @@ def _split(text: str) -> list[Span]:
 
 
 def _negated(doc: Doc) -> bool:
-    return any(token.lower_ in _NEGATIONS for token in doc)
+    return any(token.lower_ in NEGATIONS for token in doc)
 
 
 def _softmax(logits: dict[Label, float]) -> dict[Label, float]:
@@ -112,17 +85,21 @@ def _softmax(logits: dict[Label, float]) -> dict[Label, float]:
     return {label: exps[label] / total for label in Label if label in exps}
 
 
-@dataclass(frozen=True)
-class _Sentence:
-    """One evidence sentence aligned to a claim."""
-
-    passage: Passage
-    span: Span
-    similarity: float
-
-    @property
-    def text(self) -> str:
-        return self.span.slice(self.passage.text)
+def _judgements(
+    deciding: AlignedSentence, sentences: Sequence[AlignedSentence], stance: Stance
+) -> tuple[EvidenceJudgement, ...]:
+    """One judgement per passage (its best sentence), the deciding one with ``stance``."""
+    found: dict[str, EvidenceJudgement] = {}
+    for sentence in [deciding, *sentences]:
+        pid = sentence.passage.passage_id
+        if pid not in found:
+            found[pid] = EvidenceJudgement(
+                sentence.passage,
+                sentence.span,
+                stance if sentence is deciding else Stance.NEUTRAL,
+                sentence.similarity,
+            )
+    return tuple(sorted(found.values(), key=lambda j: -j.similarity))
 
 
 class SimilarityRulesVerifier:
@@ -180,7 +157,7 @@ class SimilarityRulesVerifier:
         ]
         vectors = self._encoder.encode([claim.text for claim in claims] + missing)
         cursor = len(claims)
-        aligned: list[list[_Sentence]] = []
+        aligned: list[list[AlignedSentence]] = []
         for i, per_claim in enumerate(split):
             sentences = []
             for passage, spans in per_claim:
@@ -191,7 +168,8 @@ class SimilarityRulesVerifier:
                     sims = vectors[cursor : cursor + len(spans)] @ vectors[i]
                     cursor += len(spans)
                 sentences += [
-                    _Sentence(passage, sp, float(v)) for sp, v in zip(spans, sims, strict=True)
+                    AlignedSentence(passage, sp, float(v))
+                    for sp, v in zip(spans, sims, strict=True)
                 ]
             aligned.append(sorted(sentences, key=lambda sentence: -sentence.similarity))
 
@@ -215,8 +193,8 @@ class SimilarityRulesVerifier:
         self,
         claim: Claim,
         claim_doc: Doc,
-        sentences: list[_Sentence],
-        related: list[tuple[_Sentence, Doc]],
+        sentences: list[AlignedSentence],
+        related: list[tuple[AlignedSentence, Doc]],
     ) -> Verdict:
         if not sentences:
             scores = _softmax(
@@ -266,32 +244,16 @@ class SimilarityRulesVerifier:
                     passage_id=best.passage.passage_id,
                 )
             )
-        stance = {
-            Label.SUPPORTED: Stance.SUPPORTS,
-            Label.REFUTED: Stance.REFUTES,
-            Label.NOT_ENOUGH_INFO: Stance.NEUTRAL,
-        }[label]
-        # One judgement per passage: its best sentence, most similar passage first.
-        judgements: dict[str, EvidenceJudgement] = {}
-        for sentence in [deciding, *sentences]:
-            pid = sentence.passage.passage_id
-            if pid not in judgements:
-                judgements[pid] = EvidenceJudgement(
-                    sentence.passage,
-                    sentence.span,
-                    stance if sentence is deciding else Stance.NEUTRAL,
-                    sentence.similarity,
-                )
-        evidence = tuple(sorted(judgements.values(), key=lambda j: -j.similarity))
+        evidence = _judgements(deciding, sentences, _STANCE[label])
         return Verdict(label, scores[label], scores, tuple(reasons), evidence)
 
     def _mismatches(
-        self, claim: Claim, claim_doc: Doc, related: list[tuple[_Sentence, Doc]]
+        self, claim: Claim, claim_doc: Doc, related: list[tuple[AlignedSentence, Doc]]
     ) -> list[Reason]:
         reasons: list[Reason] = []
 
         def evidence_reason(
-            code: str, message: str, claim_span: Span, sentence: _Sentence, local: Span
+            code: str, message: str, claim_span: Span, sentence: AlignedSentence, local: Span
         ) -> Reason:
             offset = sentence.span.start
             return Reason(
@@ -304,17 +266,16 @@ class SimilarityRulesVerifier:
                 passage_id=sentence.passage.passage_id,
             )
 
-        found = [(sentence, m) for sentence, _ in related for m in _mentions(sentence.text)]
-        for mention in _mentions(claim.text):
+        found = [(sentence, m) for sentence, _ in related for m in mentions(sentence.text)]
+        for mention in mentions(claim.text):
             same_kind = [(s, m) for s, m in found if m.kind == mention.kind]
-            if same_kind and not any(
-                _same_value(mention.value, m.value, m.kind) for _, m in same_kind
-            ):
+            if same_kind and not any(same_value(mention, m) for _, m in same_kind):
                 sentence, other = same_kind[0]
                 reasons.append(
                     evidence_reason(
                         f"{mention.kind}_mismatch",
-                        f"the claim says {mention.value}; the evidence says {other.value}",
+                        f"the claim says {mention.span.slice(claim.text)}; "
+                        f"the evidence says {other.span.slice(sentence.text)}",
                         mention.span,
                         sentence,
                         other.span,
@@ -326,10 +287,10 @@ class SimilarityRulesVerifier:
             (sentence, entity)
             for sentence, doc in related
             for entity in doc.ents
-            if entity.label_ in _ENTITY_TYPES and entity.text.lower() not in claim.text.lower()
+            if entity.label_ in ENTITY_TYPES and entity.text.lower() not in claim.text.lower()
         ]
         for entity in claim_doc.ents:
-            if entity.label_ not in _ENTITY_TYPES or entity.text.lower() in context:
+            if entity.label_ not in ENTITY_TYPES or entity.text.lower() in context:
                 continue
             rival = next(((s, e) for s, e in rivals if e.label_ == entity.label_), None)
             if rival is not None:
@@ -356,13 +317,6 @@ class SimilarityRulesVerifier:
                 )
             )
         return reasons
-
-
-_STANCE = {
-    Label.SUPPORTED: Stance.SUPPORTS,
-    Label.REFUTED: Stance.REFUTES,
-    Label.NOT_ENOUGH_INFO: Stance.NEUTRAL,
-}
 
 
 class FeaturesVerifier:
@@ -459,16 +413,5 @@ def _verdict(found: ClaimFeatures, raw: dict[str, float]) -> Verdict:
                 passage_id=best.passage.passage_id,
             )
         ]
-    stance = _STANCE[label]
-    judgements: dict[str, EvidenceJudgement] = {}
-    for sentence in [deciding, *found.sentences]:
-        pid = sentence.passage.passage_id
-        if pid not in judgements:
-            judgements[pid] = EvidenceJudgement(
-                sentence.passage,
-                sentence.span,
-                stance if sentence is deciding else Stance.NEUTRAL,
-                sentence.similarity,
-            )
-    ordered = tuple(sorted(judgements.values(), key=lambda j: -j.similarity))
+    ordered = _judgements(deciding, found.sentences, _STANCE[label])
     return Verdict(label, scores[label], scores, tuple(reasons), ordered)
