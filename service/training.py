@@ -197,7 +197,8 @@ def fit(
         x = np.concatenate([bx, x]) if len(x) else bx
         labels = [*blabels, *labels]
         weights = np.concatenate([bweights, weights])
-        sources = {**base.card.get("trained_on", {}), **sources}
+        before = dict(base.card.get("trained_on", {}))
+        sources = {k: before.get(k, 0) + sources.get(k, 0) for k in {**before, **sources}}
     head, report = train(x, labels, weights, FEATURES, seed=seed)
     head.card = {
         **(card or {}),
