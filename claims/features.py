@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -225,6 +225,49 @@ def _split(passage: Passage) -> list[Span]:
     return [Span(s, e) for s, e in split_sentences(passage.text)] or [Span(0, len(passage.text))]
 
 
+def unencoded_sentences(evidence: Sequence[Sequence[Passage]]) -> list[str]:
+    """Titled texts of the evidence sentences that came without vectors from the index."""
+    return list(
+        dict.fromkeys(
+            titled(p.title, span.slice(p.text))
+            for passages in evidence
+            for p in passages
+            if p.sentence_vectors is None or len(p.sentence_vectors) != len(_split(p))
+            for span in _split(p)
+        )
+    )
+
+
+def rank_sentences(
+    claims: Sequence[str],
+    evidence: Sequence[Sequence[Passage]],
+    vectors: Mapping[str, NDArray[np.float32]],
+) -> list[list[AlignedSentence]]:
+    """Every evidence sentence of each claim, most similar first.
+
+    ``vectors`` holds the claims' vectors and those of ``unencoded_sentences``;
+    the other sentences bring theirs from the index.
+    """
+    aligned: list[list[AlignedSentence]] = []
+    for claim, passages in zip(claims, evidence, strict=True):
+        query = vectors[claim]
+        sentences: list[AlignedSentence] = []
+        for passage in passages:
+            spans = _split(passage)
+            given = passage.sentence_vectors
+            if given is not None and len(given) == len(spans):
+                sims = np.asarray(given) @ query
+            else:
+                sims = np.array(
+                    [vectors[titled(passage.title, sp.slice(passage.text))] @ query for sp in spans]
+                )
+            sentences += [
+                AlignedSentence(passage, sp, float(v)) for sp, v in zip(spans, sims, strict=True)
+            ]
+        aligned.append(sorted(sentences, key=lambda s: -s.similarity))
+    return aligned
+
+
 def _content_pieces(pieces: Sequence[str], stop: frozenset[str]) -> list[int]:
     """Indexes of word pieces that belong to content words (not stop words or punctuation)."""
     keep: list[int] = []
@@ -308,45 +351,18 @@ class FeatureExtractor:
         tokens: dict[str, TokenVectors],
     ) -> list[list[AlignedSentence]]:
         """Rank every evidence sentence by cosine; fills ``tokens`` for the texts it encodes."""
-        split = [[(p, _split(p)) for p in passages] for passages in evidence]
-        missing = [
-            titled(passage.title, span.slice(passage.text))
-            for per_claim in split
-            for passage, spans in per_claim
-            if passage.sentence_vectors is None or len(passage.sentence_vectors) != len(spans)
-            for span in spans
-        ]
+        missing = unencoded_sentences(evidence)
+        unique = list(dict.fromkeys(claims))
         if missing:
             # One forward pass gives the vectors and the word pieces of claims and sentences.
-            texts = list(dict.fromkeys([*claims, *missing]))
+            texts = list(dict.fromkeys([*unique, *missing]))
             tokens.update(zip(texts, self._encoder.encode_tokens(texts), strict=True))
-            queries = {c: tokens[c].sentence for c in claims}
+            vectors = {t: tokens[t].sentence for t in texts}
         else:
             # Sentences came encoded from the index, and the claims' vectors were just used to
             # retrieve them (a memo hands them back); their word pieces come later in one batch.
-            unique = list(dict.fromkeys(claims))
-            queries = dict(zip(unique, self._encoder.encode(unique), strict=True))
-        aligned: list[list[AlignedSentence]] = []
-        for claim, per_claim in zip(claims, split, strict=True):
-            query = queries[claim]
-            sentences: list[AlignedSentence] = []
-            for passage, spans in per_claim:
-                given = passage.sentence_vectors
-                if given is not None and len(given) == len(spans):
-                    sims = np.asarray(given) @ query
-                else:
-                    sims = np.array(
-                        [
-                            tokens[titled(passage.title, sp.slice(passage.text))].sentence @ query
-                            for sp in spans
-                        ]
-                    )
-                sentences += [
-                    AlignedSentence(passage, sp, float(v))
-                    for sp, v in zip(spans, sims, strict=True)
-                ]
-            aligned.append(sorted(sentences, key=lambda s: -s.similarity))
-        return aligned
+            vectors = dict(zip(unique, self._encoder.encode(unique), strict=True))
+        return rank_sentences(claims, evidence, vectors)
 
     def _features(
         self,

@@ -24,7 +24,9 @@ from claims.features import (
     ClaimFeatures,
     FeatureExtractor,
     mentions,
+    rank_sentences,
     same_value,
+    unencoded_sentences,
 )
 from claims.head import Head
 from claims.nlp import NLP_LOCK
@@ -38,7 +40,6 @@ from claims.types import (
     Stance,
     Verdict,
 )
-from retrieval.text import split_sentences, titled
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -68,10 +69,6 @@ _STANCE = {
     Label.REFUTED: Stance.REFUTES,
     Label.NOT_ENOUGH_INFO: Stance.NEUTRAL,
 }
-
-
-def _split(text: str) -> list[Span]:
-    return [Span(start, end) for start, end in split_sentences(text)] or [Span(0, len(text))]
 
 
 def _negated(doc: Doc) -> bool:
@@ -145,33 +142,9 @@ class SimilarityRulesVerifier:
             return []
         # Evidence sentences come pre-encoded from the index; any that do not are
         # encoded here, in one batch together with the claims.
-        split = [
-            [(p, list(p.sentences) or _split(p.text)) for p in passages] for passages in evidence
-        ]
-        missing = [
-            titled(passage.title, span.slice(passage.text))
-            for per_claim in split
-            for passage, spans in per_claim
-            if passage.sentence_vectors is None or len(passage.sentence_vectors) != len(spans)
-            for span in spans
-        ]
-        vectors = self._encoder.encode([claim.text for claim in claims] + missing)
-        cursor = len(claims)
-        aligned: list[list[AlignedSentence]] = []
-        for i, per_claim in enumerate(split):
-            sentences = []
-            for passage, spans in per_claim:
-                given = passage.sentence_vectors
-                if given is not None and len(given) == len(spans):
-                    sims = np.asarray(given) @ vectors[i]
-                else:
-                    sims = vectors[cursor : cursor + len(spans)] @ vectors[i]
-                    cursor += len(spans)
-                sentences += [
-                    AlignedSentence(passage, sp, float(v))
-                    for sp, v in zip(spans, sims, strict=True)
-                ]
-            aligned.append(sorted(sentences, key=lambda sentence: -sentence.similarity))
+        texts = list(dict.fromkeys([*(c.text for c in claims), *unencoded_sentences(evidence)]))
+        vectors = dict(zip(texts, self._encoder.encode(texts), strict=True))
+        aligned = rank_sentences([c.text for c in claims], evidence, vectors)
 
         candidates = [
             [s for s in sentences[: self._window] if s.similarity >= self._related_at]
