@@ -210,10 +210,13 @@ def _score(
         queries = [
             item.claim or f"{item.question or ''} {item.response or ''}".strip() for item in items
         ]
-        for i, row in enumerate(retriever.search(queries, RETRIEVE_DEPTH)):
-            retrieved[i] = list(dict.fromkeys(p.document_id for p in row))
-        found_for_claims = retriever.search([c.text for _, c in flat], top_k) if flat else []
-        evidence = found_for_claims
+        # One search per distinct text (a claim row's claim is its own query); hybrid fusion
+        # draws the same candidates for any k up to its depth, so the top_k are a prefix.
+        texts = list(dict.fromkeys([*queries, *(c.text for _, c in flat)]))
+        hits = dict(zip(texts, retriever.search(texts, max(RETRIEVE_DEPTH, top_k)), strict=True))
+        for i, query in enumerate(queries):
+            retrieved[i] = list(dict.fromkeys(p.document_id for p in hits[query][:RETRIEVE_DEPTH]))
+        evidence = [hits[c.text][:top_k] for _, c in flat]
     else:
         gold = [gold_evidence(item, corpus) for item in items]
         evidence = [gold[i] for i, _ in flat]
