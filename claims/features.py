@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -268,6 +268,23 @@ def rank_sentences(
     return aligned
 
 
+def _rescored(
+    claim: str, sentences: list[AlignedSentence], tokens: Mapping[str, TokenVectors]
+) -> list[AlignedSentence]:
+    """The top sentences' cosines taken from their own forward pass, and re-sorted.
+
+    An index may hand in sentence vectors read inside their passage; they rank
+    well, but the features (and the heads trained on them) use each sentence
+    read alone, which the word-piece pass has just computed.
+    """
+    query = tokens[claim].sentence
+    top = [
+        replace(s, similarity=float(tokens[titled(s.passage.title, s.text)].sentence @ query))
+        for s in sentences[:TOP_SENTENCES]
+    ]
+    return sorted(top, key=lambda s: -s.similarity) + sentences[TOP_SENTENCES:]
+
+
 def _content_pieces(pieces: Sequence[str], stop: frozenset[str]) -> list[int]:
     """Indexes of word pieces that belong to content words (not stop words or punctuation)."""
     keep: list[int] = []
@@ -340,7 +357,7 @@ class FeatureExtractor:
         ]
         tokens.update(zip(wanted, self._encoder.encode_tokens(wanted), strict=True))
         return [
-            self._features(claim, sentences, docs, tokens)
+            self._features(claim, _rescored(claim, sentences, tokens), docs, tokens)
             for claim, sentences in zip(claims, aligned, strict=True)
         ]
 

@@ -119,6 +119,59 @@ class MiniLMEmbedder:
             )
         return found
 
+    def encode_passages(
+        self, texts: Sequence[str], heads: Sequence[int], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[NDArray[np.float32], list[list[NDArray[np.float32] | None]]]:
+        """Passage vectors, and vectors of character spans of them, from one forward pass each.
+
+        A span's vector is the normalised mean of the contextual token vectors of
+        the text's first ``heads[i]`` characters (a title) and of the span itself,
+        so a sentence read inside its passage costs nothing extra. A span cut off
+        by the model's length limit gets None (the caller encodes it alone).
+
+        Args:
+            texts: Passages (with their title prefix).
+            heads: Characters at the start of each text that every span's vector includes.
+            spans: ``(start, end)`` character offsets into each text.
+        """
+        import torch
+
+        passages = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled: list[list[NDArray[np.float32] | None]] = [[] for _ in texts]
+        tokenizer = self._model.tokenizer
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), self._batch_size):
+                rows = order[start : start + self._batch_size]
+                batch = tokenizer(
+                    [texts[i] for i in rows],
+                    return_offsets_mapping=True,
+                    truncation=True,
+                    max_length=self._model.max_seq_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                offsets = batch.pop("offset_mapping").numpy()
+                out = self._model.forward(dict(batch))
+                tokens = out["token_embeddings"].float().numpy()
+                sentence = out["sentence_embedding"].float().numpy()
+                mask = batch["attention_mask"].numpy().astype(bool)
+                for k, i in enumerate(rows):
+                    norm = float(np.linalg.norm(sentence[k]))
+                    passages[i] = sentence[k] / max(norm, 1e-12)
+                    real = mask[k] & (offsets[k, :, 1] > offsets[k, :, 0])
+                    begin, end = offsets[k, :, 0], offsets[k, :, 1]
+                    head = real & (end <= heads[i])
+                    reached = int(end[real].max()) if real.any() else 0
+                    for s, e in spans[i]:
+                        inside = real & (begin >= s) & (end <= e)
+                        if reached < e or not inside.any():
+                            pooled[i].append(None)  # cut off by the length limit
+                            continue
+                        mean = tokens[k][head | inside].mean(axis=0)
+                        pooled[i].append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+        return passages, pooled
+
 
 def encode_with_progress(
     embedder: Embedder, texts: Sequence[str], label: str, batch: int = 256

@@ -33,6 +33,7 @@ import json
 import mmap
 import os
 import shutil
+import sqlite3
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,7 +49,7 @@ from retrieval.embedders import Embedder
 from retrieval.errors import IngestError, SnapshotError
 from retrieval.index import DenseConfig, DenseIndex, Kind
 from retrieval.ingest import chunk
-from retrieval.sparse import SparseIndex
+from retrieval.sparse import SparseIndex, write_index
 from retrieval.text import titled
 from retrieval.types import Document, Hit, Passage
 
@@ -183,7 +184,7 @@ class Snapshot:
             none,
             {},
             None,
-            SparseIndex.build([]),
+            SparseIndex.empty(),
         )
 
     @property
@@ -304,6 +305,90 @@ class _Entry:
     rows: list[tuple[int, int, int]]  # (row, start, end)
 
 
+class _Ledger:
+    """A build's bookkeeping, kept on disk (SQLite in the temporary folder).
+
+    Which documents are live (hash, rows, whether seen in the current change,
+    whether written out), which row holds each passage hash, and the first owner
+    of each row: on disk so that memory does not grow with the corpus.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            PRAGMA cache_size = -16384;
+            CREATE TABLE documents (
+                id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, rows TEXT NOT NULL,
+                round INTEGER NOT NULL, written INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID;
+            CREATE TABLE hashes (hash TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE primaries (row INTEGER PRIMARY KEY, document_id TEXT NOT NULL);
+            BEGIN;
+            """
+        )
+        self.path = path
+
+    def get(self, doc_id: str) -> tuple[_Entry, int] | None:
+        """The live document ``doc_id`` and the round (``add`` call) that last saw it."""
+        found = self._db.execute(
+            "SELECT sha256, rows, round FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
+        if found is None:
+            return None
+        return _Entry(found[0], [tuple(r) for r in json.loads(found[1])]), int(found[2])
+
+    def put(self, doc_id: str, entry: _Entry, round_: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO documents (id, sha256, rows, round) VALUES (?, ?, ?, ?)",
+            (doc_id, entry.sha256, json.dumps(entry.rows), round_),
+        )
+
+    def seen(self, doc_id: str, round_: int) -> None:
+        self._db.execute("UPDATE documents SET round = ? WHERE id = ?", (round_, doc_id))
+
+    def pop(self, doc_id: str) -> None:
+        self._db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM documents").fetchone()[0])
+
+    def entries(self) -> Iterator[tuple[str, _Entry]]:
+        for doc_id, sha, rows in self._db.cursor().execute(
+            "SELECT id, sha256, rows FROM documents"
+        ):
+            yield doc_id, _Entry(sha, [tuple(r) for r in json.loads(rows)])
+
+    def take(self, doc_id: str, sha: str) -> list[tuple[int, int, int]] | None:
+        """The rows of live document ``doc_id`` at ``sha``, the first time it is asked for."""
+        found = self._db.execute(
+            "UPDATE documents SET written = 1 WHERE id = ? AND sha256 = ? AND written = 0 "
+            "RETURNING rows",
+            (doc_id, sha),
+        ).fetchone()
+        return None if found is None else [tuple(r) for r in json.loads(found[0])]
+
+    def row_of(self, digest: str) -> int | None:
+        found = self._db.execute("SELECT row FROM hashes WHERE hash = ?", (digest,)).fetchone()
+        return None if found is None else int(found[0])
+
+    def set_row(self, digest: str, row: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO hashes VALUES (?, ?)", (digest, row))
+
+    def add_primary(self, row: int, doc_id: str) -> None:
+        self._db.execute("INSERT INTO primaries VALUES (?, ?)", (row, doc_id))
+
+    def primary(self, row: int) -> str:
+        found = self._db.execute("SELECT document_id FROM primaries WHERE row = ?", (row,))
+        return str(found.fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass
 class Change:
     added: int = 0
@@ -371,13 +456,10 @@ class Builder:
         self._new_documents = (self.tmp / "documents.new.jsonl").open("w", encoding="utf-8")
         self._rows = 0
         self._sentence_rows = 0
-        self._primary: list[str] = []  # first owner of each row
-        self._by_hash: dict[str, int] = {}  # passage hash -> row, live rows only
-        self._catalogue: dict[str, _Entry] = {}
-        self._removed: set[str] = set()  # previous documents dropped from this version
+        self._ledger = _Ledger(self.tmp / "ledger.sqlite")
+        self._round = 0  # add() calls: a document seen twice in one call is refused
         self._pending: list[tuple[Passage, str]] = []  # new passages waiting to be embedded
         self._bar: Any = None
-        self._remap: dict[int, int] = {}
         self._sentence_offsets.append(np.zeros(1, dtype=np.int64))
         if self.previous is not None:
             self._carry_over(self.previous)
@@ -391,6 +473,7 @@ class Builder:
             self.abort()
 
     def abort(self) -> None:
+        self._ledger.close()
         for handle in (self._passages, self._new_documents):
             handle.close()
         for writer in (self._offsets, self._vectors, self._sentences, self._sentence_offsets):
@@ -400,20 +483,19 @@ class Builder:
     # -- previous version
     def _carry_over(self, previous: Snapshot) -> None:
         assert previous.folder is not None
+        keep = np.flatnonzero(previous.live) if self.compact else np.arange(previous.manifest.rows)
+        remap = np.full(previous.manifest.rows, -1, dtype=np.int64)
+        remap[keep] = np.arange(len(keep))
         with (previous.folder / "documents.jsonl").open(encoding="utf-8") as lines:
             for line in lines:
                 row = json.loads(line)
-                self._catalogue[row["id"]] = _Entry(row["sha256"], [tuple(r) for r in row["rows"]])
-        keep = np.flatnonzero(previous.live) if self.compact else np.arange(previous.manifest.rows)
+                rows = [(int(remap[r]), s, e) for r, s, e in row["rows"]]
+                self._ledger.put(row["id"], _Entry(row["sha256"], rows), self._round)
         for old in keep:
             data = previous.row(int(old))
-            self._remap[int(old)] = self._rows
             self._write_row(data, previous.vectors[old], previous.sentences_of(int(old)))
             if previous.live[old]:
-                self._by_hash[data["sha"]] = self._rows - 1
-        if self.compact:
-            for entry in self._catalogue.values():
-                entry.rows = [(self._remap[r], s, e) for r, s, e in entry.rows]
+                self._ledger.set_row(data["sha"], self._rows - 1)
 
     def _write_row(
         self, data: dict[str, Any], vector: NDArray[np.float32], sentences: NDArray[np.float32]
@@ -425,7 +507,7 @@ class Builder:
         self._sentences.append(sentences)
         self._sentence_rows += len(sentences)
         self._sentence_offsets.append(np.array([self._sentence_rows], dtype=np.int64))
-        self._primary.append(data["document_id"])
+        self._ledger.add_primary(self._rows, data["document_id"])
         self._rows += 1
 
     # -- changes
@@ -433,7 +515,7 @@ class Builder:
         """Add or replace documents (streamed); unchanged ones (same title and text) are skipped."""
         from tqdm import tqdm
 
-        seen: set[str] = set()
+        self._round += 1
         self._bar = tqdm(
             desc=f"{self.corpus}: passages",
             unit="passage",
@@ -442,16 +524,16 @@ class Builder:
         )
         with self._bar:
             for document in documents:
-                if document.id in seen:
+                found = self._ledger.get(document.id)
+                if found is not None and found[1] == self._round:
                     raise IngestError(f"document id {document.id!r} appears twice in one change")
-                seen.add(document.id)
                 sha = content_hash(document)
-                entry = self._catalogue.get(document.id)
-                if entry is not None and entry.sha256 == sha:
+                if found is not None and found[0].sha256 == sha:
+                    self._ledger.seen(document.id, self._round)
                     self.change.unchanged += 1
                     continue
-                if entry is not None:
-                    self._drop(document.id)
+                if found is not None:
+                    self._ledger.pop(document.id)
                     self.change.replaced += 1
                 else:
                     self.change.added += 1
@@ -462,30 +544,26 @@ class Builder:
     def delete(self, ids: Iterable[str]) -> Change:
         """Remove documents; their passages become tombstones unless shared with another."""
         for doc_id in ids:
-            if doc_id in self._catalogue:
-                self._drop(doc_id)
+            if self._ledger.get(doc_id) is not None:
+                self._ledger.pop(doc_id)
                 self.change.deleted += 1
             else:
                 self.change.not_found.append(doc_id)
         return self.change
 
-    def _drop(self, doc_id: str) -> None:
-        self._catalogue.pop(doc_id)
-        self._removed.add(doc_id)
-
     def _insert(self, document: Document, sha: str) -> None:
         rows: list[tuple[int, int, int]] = []
         for passage in chunk(document, self.chunking.max_tokens, self.chunking.overlap):
             digest = passage_hash(passage.title, passage.text)
-            shared = self._by_hash.get(digest)
+            shared = self._ledger.row_of(digest)
             if shared is not None:
                 rows.append((shared, passage.start, passage.end))
                 continue
             row = self._rows + len(self._pending)
-            self._by_hash[digest] = row
+            self._ledger.set_row(digest, row)
             self._pending.append((passage, digest))
             rows.append((row, passage.start, passage.end))
-        self._catalogue[document.id] = _Entry(sha, rows)
+        self._ledger.put(document.id, _Entry(sha, rows), self._round)
         record = {
             "id": document.id,
             "title": document.title,
@@ -500,18 +578,9 @@ class Builder:
     def _flush(self) -> None:
         if not self._pending:
             return
-        texts = [titled(p.title, p.text[s:e]) for p, _ in self._pending for s, e in p.sentences]
-        vectors = (
-            self.embedder.encode(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
-        )
-        cursor = 0
-        for passage, digest in self._pending:
-            mine = vectors[cursor : cursor + len(passage.sentences)]
-            cursor += len(passage.sentences)
-            # The passage vector is the normalised mean of its (titled) sentence vectors:
-            # one forward pass per sentence serves both retrieval and verification.
-            mean = mine.sum(axis=0)
-            norm = float(np.linalg.norm(mean))
+        for (passage, digest), (vector, mine) in zip(
+            self._pending, self._encode([p for p, _ in self._pending]), strict=True
+        ):
             data = {
                 "id": passage.id,
                 "document_id": passage.document_id,
@@ -522,25 +591,80 @@ class Builder:
                 "sentences": [list(s) for s in passage.sentences],
                 "sha": digest,
             }
-            self._write_row(data, mean / norm if norm else mean, mine)
+            self._write_row(data, vector, mine)
         if self._bar is not None:
             self._bar.update(len(self._pending))
         self._pending.clear()
+
+    def _encode(
+        self, passages: Sequence[Passage]
+    ) -> list[tuple[NDArray[np.float32], NDArray[np.float32]]]:
+        """Each passage's vector and its sentences' vectors (all read with the title).
+
+        An embedder that reads sentences inside their passage (``encode_passages``)
+        needs one forward pass per passage; any other embeds each titled sentence
+        and takes the normalised mean as the passage vector.
+        """
+        dim = self.embedder.dim
+        inside = getattr(self.embedder, "encode_passages", None)
+        if inside is not None:
+            heads = [len(titled(p.title, "")) for p in passages]
+            vectors, pooled = inside(
+                [titled(p.title, p.text) for p in passages],
+                heads,
+                [
+                    [(h + s, h + e) for s, e in p.sentences]
+                    for p, h in zip(passages, heads, strict=True)
+                ],
+            )
+            # Sentences the length limit cut off are embedded on their own.
+            alone = [
+                (i, j, titled(p.title, p.text[s:e]))
+                for i, p in enumerate(passages)
+                for j, (s, e) in enumerate(p.sentences)
+                if pooled[i][j] is None
+            ]
+            if alone:
+                encoded = self.embedder.encode([t for *_, t in alone])
+                for (i, j, _), v in zip(alone, encoded, strict=True):
+                    pooled[i][j] = v
+            return [
+                (vectors[i], np.array(pooled[i], dtype=np.float32).reshape(-1, dim))
+                for i in range(len(passages))
+            ]
+        texts = [titled(p.title, p.text[s:e]) for p in passages for s, e in p.sentences]
+        encoded = self.embedder.encode(texts) if texts else np.zeros((0, dim), np.float32)
+        out = []
+        cursor = 0
+        for passage in passages:
+            mine = encoded[cursor : cursor + len(passage.sentences)]
+            cursor += len(passage.sentences)
+            mean = mine.sum(axis=0)
+            norm = float(np.linalg.norm(mean))
+            out.append((mean / norm if norm else mean, mine))
+        return out
 
     # -- finishing
     def finish(self) -> Path:
         """Write the indexes and the manifest, fsync, rename into place; return the folder."""
         self._flush()
-        owners: dict[int, list[tuple[str, int, int]]] = {}
-        for doc_id, entry in self._catalogue.items():
-            for row, start, end in entry.rows:
-                owners.setdefault(row, []).append((doc_id, start, end))
-        tombstones = np.array(sorted(set(range(self._rows)) - set(owners)), dtype=np.int64)
-        unusual = {
-            row: found
-            for row, found in owners.items()
-            if len(found) > 1 or found[0][0] != self._primary[row]
-        }
+        # Rows no live document owns are tombstones; rows owned by several documents, or by
+        # another than the one that first wrote them, are listed in owners.json.
+        owners = np.zeros(self._rows, dtype=np.int64)
+        moved: set[int] = set()
+        for doc_id, entry in self._ledger.entries():
+            for row, _, _ in entry.rows:
+                owners[row] += 1
+                if owners[row] == 1 and self._ledger.primary(row) != doc_id:
+                    moved.add(row)
+        tombstones = np.flatnonzero(owners == 0).astype(np.int64)
+        odd = moved | {int(r) for r in np.flatnonzero(owners > 1)}
+        unusual: dict[int, list[tuple[str, int, int]]] = {}
+        if odd:
+            for doc_id, entry in self._ledger.entries():
+                for row, start, end in entry.rows:
+                    if row in odd:
+                        unusual.setdefault(row, []).append((doc_id, start, end))
         for handle in (self._offsets, self._vectors, self._sentences, self._sentence_offsets):
             handle.close()
         self._passages.close()
@@ -558,7 +682,7 @@ class Builder:
             self.version,
             self._rows,
             self._rows - len(tombstones),
-            len(self._catalogue),
+            self._ledger.count(),
             self.embedder.name,
             self.embedder.dim,
             kind,
@@ -566,6 +690,7 @@ class Builder:
             self.chunking.max_tokens,
             self.chunking.overlap,
         )
+        self._ledger.close()
         (self.tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
         for path in self.tmp.rglob("*"):
             if path.is_file():
@@ -582,18 +707,15 @@ class Builder:
             if self.previous is not None and self.previous.folder is not None:
                 sources.append(self.previous.folder / "documents.jsonl")
             sources.append(self.tmp / "documents.new.jsonl")
-            written: set[str] = set()
             for source in sources:
                 with source.open(encoding="utf-8") as lines:
                     for line in lines:
                         record = json.loads(line)
-                        entry = self._catalogue.get(record["id"])
-                        if entry is None or entry.sha256 != record["sha256"]:
-                            continue  # deleted, or replaced by a later line
-                        if record["id"] in written:
+                        # None: deleted, replaced by a later line, or written already.
+                        rows = self._ledger.take(record["id"], record["sha256"])
+                        if rows is None:
                             continue
-                        written.add(record["id"])
-                        record["rows"] = [list(r) for r in entry.rows]
+                        record["rows"] = [list(r) for r in rows]
                         out.write(json.dumps(record, ensure_ascii=False) + "\n")
         (self.tmp / "documents.new.jsonl").unlink()
 
@@ -622,7 +744,7 @@ class Builder:
                     data = json.loads(line)
                     yield f"{data['title']} {data['text']}"
 
-        SparseIndex.build(texts()).save(self.tmp / "bm25")
+        write_index(texts(), self.tmp / "bm25")
 
 
 # Reading ------------------------------------------------------------------------------------

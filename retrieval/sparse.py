@@ -1,10 +1,18 @@
-"""BM25 over passage texts (``bm25s``), saved beside the dense index and read memory-mapped."""
+"""BM25 over passage texts (``bm25s``), saved beside the dense index and read memory-mapped.
+
+The index is written by :func:`write` in bounded memory, in the files and
+scores ``bm25s`` itself writes (method ``lucene``, k1 1.5, b 0.75): token ids of
+each batch of texts spill to disk as postings, and the score matrix is then
+filled one range of terms at a time, each range written once, in order.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,53 +46,17 @@ class SparseIndex:
         self.size = size
 
     @classmethod
-    def build(cls, texts: Iterable[str], batch: int = 10_000) -> SparseIndex:
-        """Index ``texts`` (streamed: tokenised a batch at a time, kept as token-id arrays)."""
+    def empty(cls) -> SparseIndex:
         import bm25s
-        from bm25s.tokenization import Tokenized
 
-        vocab: dict[str, int] = {"": 0}
-        ids: list[NDArray[np.int32]] = []
-        pending: list[str] = []
-
-        def flush() -> None:
-            words = bm25s.tokenize(
-                pending,
-                stopwords="en",
-                stemmer=_stemmer(),
-                return_ids=False,
-                show_progress=False,
-                allow_empty=True,
-            )
-            for doc in words:
-                ids.append(
-                    np.fromiter((vocab.setdefault(w, len(vocab)) for w in doc), dtype=np.int32)
-                )
-            pending.clear()
-
-        for text in texts:
-            pending.append(text)
-            if len(pending) >= batch:
-                flush()
-        if pending:
-            flush()
-        retriever = bm25s.BM25()
-        if not any(len(doc) for doc in ids):
-            return cls(retriever, 0)  # no word to index anywhere: every search finds nothing
-        retriever.index(Tokenized(ids=ids, vocab=vocab), show_progress=False)
-        return cls(retriever, len(ids))
-
-    def save(self, folder: Path) -> None:
-        folder.mkdir()
-        if self.size:
-            self._retriever.save(str(folder), show_progress=False)
+        return cls(bm25s.BM25(), 0)
 
     @classmethod
     def load(cls, folder: Path, size: int) -> SparseIndex:
         import bm25s
 
         if not size or not any(folder.iterdir()):
-            return cls(bm25s.BM25(), 0)  # nothing was indexed (no passages, or no words)
+            return cls.empty()  # nothing was indexed (no passages, or no words)
         retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False, verbosity=0)
         return cls(retriever, size)
 
@@ -109,3 +81,131 @@ class SparseIndex:
             [(int(r), float(s)) for r, s in zip(row, score, strict=True) if s > 0]
             for row, score in zip(rows, scores, strict=True)
         ]
+
+
+K1, B = 1.5, 0.75
+_POSTING = np.dtype([("term", np.int32), ("doc", np.int32), ("tf", np.float32)])
+
+
+def _npy_header(handle: IO[bytes], dtype: Any, length: int) -> None:
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
+    np.lib.format.write_array_header_1_0(handle, {**header, "shape": (length,)})
+
+
+def write_index(texts: Iterable[str], folder: Path, batch: int = 10_000, buckets: int = 64) -> int:
+    """Index ``texts`` (document ``i`` is the ``i``-th text) into ``folder``; return their count.
+
+    Postings spill to ``buckets`` files by term id while the texts stream past;
+    then each bucket is sorted and scored on its own. Terms are numbered bucket
+    by bucket, so each bucket fills one contiguous stretch of the score matrix,
+    written once, in order. Memory holds one batch of texts, the vocabulary,
+    one integer per text and one bucket. Nothing is written when no text has an
+    indexable word (the index then finds nothing).
+    """
+    import bm25s
+
+    folder.mkdir()
+    spills = [folder / f".postings-{b}" for b in range(buckets)]
+    vocab: dict[str, int] = {"": 0}
+    lengths: list[NDArray[np.int32]] = []
+    count = 0
+    handles = [path.open("wb") for path in spills]
+    try:
+        pending: list[str] = []
+
+        def flush() -> None:
+            nonlocal count
+            words = bm25s.tokenize(
+                pending,
+                stopwords="en",
+                stemmer=_stemmer(),
+                return_ids=False,
+                show_progress=False,
+                allow_empty=True,
+            )
+            sizes = np.zeros(len(words), dtype=np.int32)
+            parts = []
+            for k, doc in enumerate(words):
+                ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in doc), dtype=np.int32)
+                sizes[k] = len(ids)
+                terms, tfs = np.unique(ids, return_counts=True)
+                rows = np.empty(len(terms), dtype=_POSTING)
+                rows["term"], rows["doc"], rows["tf"] = terms, count + k, tfs
+                parts.append(rows)
+            if parts:
+                rows = np.concatenate(parts)
+                rows = rows[np.argsort(rows["term"] % buckets, kind="stable")]
+                edges = np.searchsorted(rows["term"] % buckets, np.arange(buckets + 1))
+                for b in range(buckets):
+                    handles[b].write(rows[edges[b] : edges[b + 1]].tobytes())
+            lengths.append(sizes)
+            count += len(words)
+            pending.clear()
+
+        for text in texts:
+            pending.append(text)
+            if len(pending) >= batch:
+                flush()
+        if pending:
+            flush()
+    finally:
+        for handle in handles:
+            handle.close()
+    doc_lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
+    size = len(vocab)
+    # New term ids: bucket by bucket (old id % buckets), in old order inside a bucket.
+    per_bucket = np.array([len(range(b, size, buckets)) for b in range(buckets)], dtype=np.int64)
+    offset = np.concatenate([[0], np.cumsum(per_bucket)])
+
+    def renumber(old: NDArray[np.int64]) -> NDArray[np.int64]:
+        return offset[old % buckets] + old // buckets
+
+    df = np.zeros(size, dtype=np.int64)
+    for path in spills:
+        terms = np.fromfile(path, dtype=_POSTING)["term"].astype(np.int64)
+        np.add.at(df, renumber(terms), 1)
+    total = int(df.sum())
+    if total == 0:
+        for path in spills:
+            path.unlink()
+        return count
+    average = float(doc_lengths.mean())
+    idf = np.log(1 + (count - df + 0.5) / (df + 0.5)).astype(np.float32)
+    norm = (K1 * (1 - B + B * doc_lengths / average)).astype(np.float32)
+    np.save(folder / "indptr.csc.index.npy", np.concatenate([[0], np.cumsum(df)]))
+    with (
+        (folder / "data.csc.index.npy").open("wb") as data_out,
+        (folder / "indices.csc.index.npy").open("wb") as indices_out,
+    ):
+        _npy_header(data_out, np.float32, total)
+        _npy_header(indices_out, np.int32, total)
+        for path in spills:
+            rows = np.fromfile(path, dtype=_POSTING)
+            path.unlink()
+            terms = renumber(rows["term"].astype(np.int64))
+            rows = rows[np.argsort(terms, kind="stable")]  # documents stay in order per term
+            terms = np.sort(terms)
+            tf = rows["tf"]
+            data = idf[terms] * tf / (norm[rows["doc"]] + tf)
+            data_out.write(data.astype(np.float32).tobytes())
+            indices_out.write(rows["doc"].astype(np.int32).tobytes())
+        for handle in (data_out, indices_out):
+            handle.flush()
+            os.fsync(handle.fileno())
+    old_ids = np.fromiter(vocab.values(), dtype=np.int64, count=size)
+    renumbered = dict(zip(vocab, renumber(old_ids).tolist(), strict=True))
+    (folder / "vocab.index.json").write_text(json.dumps(renumbered, ensure_ascii=False))
+    params = {
+        "k1": K1,
+        "b": B,
+        "delta": 0.5,
+        "method": "lucene",
+        "idf_method": "lucene",
+        "dtype": "float32",
+        "int_dtype": "int32",
+        "num_docs": count,
+        "version": bm25s.__version__,
+        "backend": "numpy",
+    }
+    (folder / "params.index.json").write_text(json.dumps(params, indent=4))
+    return count

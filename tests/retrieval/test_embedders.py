@@ -1,0 +1,57 @@
+"""The real MiniLM: sentences read inside their passage, from one forward pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from retrieval.text import split_sentences, titled
+
+TEXT = (
+    "Paris is the capital and largest city of France. It has about two million "
+    "inhabitants. The Seine flows through the city."
+)
+
+
+def _spans(title: str, text: str) -> tuple[str, int, list[tuple[int, int]]]:
+    head = len(titled(title, ""))
+    return titled(title, text), head, [(head + s, head + e) for s, e in split_sentences(text)]
+
+
+def test_passage_vector_is_the_plain_embedding_and_sentences_stay_close(minilm: Any) -> None:
+    text, head, spans = _spans("Paris", TEXT)
+    passages, pooled = minilm.encode_passages([text], [head], [spans])
+    assert float(passages[0] @ minilm.encode([text])[0]) > 0.999
+    alone = minilm.encode([titled("Paris", text[s:e]) for s, e in spans])
+    assert len(pooled[0]) == 3
+    for vector, own in zip(pooled[0], alone, strict=True):
+        assert vector is not None
+        assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+        assert float(vector @ own) > 0.8
+    # Each sentence is closest to its own standalone vector.
+    similarity = np.stack(pooled[0]) @ alone.T
+    assert list(similarity.argmax(axis=1)) == [0, 1, 2]
+
+
+def test_a_sentence_cut_off_by_the_length_limit_is_left_to_the_caller(minilm: Any) -> None:
+    long = " ".join(["The river bends here near the old stone bridge."] * 80) + " Last one."
+    text, head, spans = _spans("River", long)
+    _, pooled = minilm.encode_passages([text], [head], [spans])
+    assert pooled[0][0] is not None
+    assert pooled[0][-1] is None
+
+
+def test_snapshot_sentences_come_from_the_passage_pass(minilm: Any, tmp_path: Any) -> None:
+    from retrieval import snapshots
+    from retrieval.types import Document
+
+    with snapshots.Builder(tmp_path, "c", 1, minilm) as builder:
+        builder.add([Document("d1", "Paris", TEXT)])
+        folder = builder.finish()
+    snap = snapshots.load(folder)
+    assert float(snap.vectors[0] @ minilm.encode([titled("Paris", TEXT)])[0]) > 0.999
+    sentences = snap.sentences_of(0)
+    assert sentences.shape == (3, minilm.dim)
+    alone = minilm.encode([titled("Paris", TEXT[s:e]) for s, e in split_sentences(TEXT)])
+    assert list((sentences @ alone.T).argmax(axis=1)) == [0, 1, 2]
