@@ -608,26 +608,44 @@ class Builder:
         dim = self.embedder.dim
         inside = getattr(self.embedder, "encode_passages", None)
         if inside is not None:
-            heads = [len(titled(p.title, "")) for p in passages]
+            head = [len(titled(p.title, "")) for p in passages]
             vectors, pooled = inside(
                 [titled(p.title, p.text) for p in passages],
-                heads,
+                head,
                 [
                     [(h + s, h + e) for s, e in p.sentences]
-                    for p, h in zip(passages, heads, strict=True)
+                    for p, h in zip(passages, head, strict=True)
                 ],
             )
-            # Sentences the length limit cut off are embedded on their own.
-            alone = [
-                (i, j, titled(p.title, p.text[s:e]))
-                for i, p in enumerate(passages)
-                for j, (s, e) in enumerate(p.sentences)
-                if pooled[i][j] is None
-            ]
-            if alone:
-                encoded = self.embedder.encode([t for *_, t in alone])
-                for (i, j, _), v in zip(alone, encoded, strict=True):
-                    pooled[i][j] = v
+            # Sentences the length limit cut off are read again, from the first of them on,
+            # in one more pass per passage (a sentence too long for any pass is read alone).
+            while True:  # each round settles at least the first cut-off sentence of each
+                rest = [
+                    (i, [j for j, v in enumerate(pooled[i]) if v is None])
+                    for i in range(len(passages))
+                ]
+                rest = [(i, js) for i, js in rest if js]
+                if not rest:
+                    break
+                texts, spans = [], []
+                for i, js in rest:
+                    p, first = passages[i], passages[i].sentences[js[0]][0]
+                    h = len(titled(p.title, ""))
+                    texts.append(titled(p.title, p.text[first:]))
+                    spans.append(
+                        [(h + s - first, h + e - first) for s, e in (p.sentences[j] for j in js)]
+                    )
+                _, again = inside(
+                    texts, [len(titled(passages[i].title, "")) for i, _ in rest], spans
+                )
+                for (i, js), found in zip(rest, again, strict=True):
+                    if found[0] is None:  # not even the first sentence fits: read it alone
+                        s, e = passages[i].sentences[js[0]]
+                        found[0] = self.embedder.encode(
+                            [titled(passages[i].title, passages[i].text[s:e])]
+                        )[0]
+                    for j, v in zip(js, found, strict=True):
+                        pooled[i][j] = v
             return [
                 (vectors[i], np.array(pooled[i], dtype=np.float32).reshape(-1, dim))
                 for i in range(len(passages))

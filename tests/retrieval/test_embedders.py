@@ -55,3 +55,28 @@ def test_snapshot_sentences_come_from_the_passage_pass(minilm: Any, tmp_path: An
     assert sentences.shape == (3, minilm.dim)
     alone = minilm.encode([titled("Paris", TEXT[s:e]) for s, e in split_sentences(TEXT)])
     assert list((sentences @ alone.T).argmax(axis=1)) == [0, 1, 2]
+
+
+def test_sentences_past_the_length_limit_are_read_in_another_pass(minilm: Any, tmp_path) -> None:
+    from retrieval import snapshots
+    from retrieval.ingest import chunk
+    from retrieval.types import Document
+
+    # Rare words cost several word pieces each: 200 words are well over 256 pieces.
+    words = ["xylophonic", "quarbitrate", "zentholm", "vexillary", "plumbago", "kryptonian"]
+    sentences = [
+        f"Sentence {n} says {' '.join(words[(n + k) % 6] for k in range(12))}." for n in range(14)
+    ]
+    text = " ".join(sentences)
+    document = Document("d1", "Glossary", text)
+    passage = chunk(document, 200, 0)[0]
+    assert len(minilm._model.tokenizer(titled("Glossary", passage.text))["input_ids"]) > 256
+    with snapshots.Builder(tmp_path, "c", 1, minilm) as builder:
+        builder.add([document])
+        folder = builder.finish()
+    snap = snapshots.load(folder)
+    found = snap.sentences_of(0)
+    spans = snap.passage(0).sentences
+    assert len(found) == len(spans) and np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
+    alone = minilm.encode([titled("Glossary", passage.text[s:e]) for s, e in spans])
+    assert np.all(np.sum(found * alone, axis=1) > 0.6)  # similar gibberish: context bleeds
