@@ -7,7 +7,9 @@ Reviews are simulated from gold labels (the claim with its gold evidence, as a
 trainer would confirm or correct it). After 0, 50, 100, 200 and 400 reviews the
 head is refitted (``service.training.fit``: the shipped head's own training
 rows plus the reviews, weighted ``--weight``; calibration refitted on its
-held-out rows) and scored on the untouched items.
+held-out rows) and scored on the untouched items, mixed with the shipped
+cross-encoder head's scores as the service mixes them (``--no-cross``: the
+feature head alone).
 
     python bench/learning_curve.py [--eval ../shared/eval] [--datasets climate_fever fever_sf]
 """
@@ -27,8 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from claims import cross, metrics  # noqa: E402
 from claims import head as heads  # noqa: E402
-from claims import metrics  # noqa: E402
 from claims.datasets import gold_evidence, read_corpus, read_items, split  # noqa: E402
 from claims.features import FEATURES, FeatureExtractor  # noqa: E402
 from claims.nlp import load_spacy  # noqa: E402
@@ -39,8 +41,15 @@ from service.components import default_head_path  # noqa: E402
 STEPS = (0, 50, 100, 200, 400)
 
 
-def score(head: heads.Head, x: np.ndarray, gold: list[str]) -> dict[str, Any]:
+def score(
+    head: heads.Head,
+    x: np.ndarray,
+    gold: list[str],
+    mate: tuple[np.ndarray, float, float] | None,
+) -> dict[str, Any]:
     scores = head.scores(x)
+    if mate is not None:
+        scores = cross.combine(scores, *mate)
     pred = [max(s, key=lambda k: s[k]) for s in scores]
     summary = metrics.summary(metrics.confusion(gold, pred))
     return {
@@ -56,7 +65,14 @@ def score(head: heads.Head, x: np.ndarray, gold: list[str]) -> dict[str, Any]:
     }
 
 
-def curve(name: str, folder: Path, extractor: FeatureExtractor, weight: float) -> dict[str, Any]:
+def curve(
+    name: str,
+    folder: Path,
+    extractor: FeatureExtractor,
+    encoder: MiniLMEmbedder,
+    weight: float,
+    mate: cross.CrossHead | None,
+) -> dict[str, Any]:
     corpus = read_corpus(folder / "corpus.jsonl")
     items = [
         i
@@ -84,6 +100,12 @@ def curve(name: str, folder: Path, extractor: FeatureExtractor, weight: float) -
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache, x=x, names=np.array(FEATURES))
     x_pool, x_test = x[: len(pool)], x[len(pool) :]
+    # The cross-encoder head is not refitted by reviews; its scores are mixed in as served.
+    mate_scores = (
+        (mate.scores(training.cross_pairs(examples[len(pool) :], encoder)), *mate.mix)
+        if mate is not None
+        else None
+    )
     gold = [i.label for i in untouched]
     base = heads.load(default_head_path(), FEATURES)
     rows = []
@@ -93,7 +115,7 @@ def curve(name: str, folder: Path, extractor: FeatureExtractor, weight: float) -
         rows.append(
             {
                 "reviews": n,
-                **score(head, x_test, gold),
+                **score(head, x_test, gold, mate_scores),
                 "fit_s": round(time.perf_counter() - started, 1),
             }
         )
@@ -102,7 +124,13 @@ def curve(name: str, folder: Path, extractor: FeatureExtractor, weight: float) -
             f"macro-F1 {rows[-1]['macro_f1']:.4f}  ECE {rows[-1]['ece']:.4f}",
             flush=True,
         )
-    return {"pool": len(pool), "untouched": len(untouched), "weight": weight, "steps": rows}
+    return {
+        "pool": len(pool),
+        "untouched": len(untouched),
+        "weight": weight,
+        "cross": mate.version if mate is not None else None,
+        "steps": rows,
+    }
 
 
 def main() -> None:
@@ -113,15 +141,18 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "bench" / "results" / "learning_curve.json"
     )
+    parser.add_argument("--no-cross", action="store_true", help="the feature head alone")
     args = parser.parse_args()
-    extractor = FeatureExtractor(MiniLMEmbedder(), load_spacy())
+    encoder = MiniLMEmbedder()
+    extractor = FeatureExtractor(encoder, load_spacy())
+    mate = None if args.no_cross else cross.load(default_head_path())
     results: dict[str, Any] = {"steps": STEPS}
     for name in args.datasets:
         folder = args.eval / name
         if not folder.exists():
             print(f"skipping {name}: {folder} not found", file=sys.stderr)
             continue
-        results[name] = curve(name, folder, extractor, args.weight)
+        results[name] = curve(name, folder, extractor, encoder, args.weight, mate)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"saved {args.out}")

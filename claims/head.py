@@ -221,6 +221,15 @@ class TrainReport:
     label_counts: dict[str, int]
 
 
+def held_out_rows(n: int, seed: int = 0, holdout: float = 0.2) -> NDArray[np.bool_]:
+    """Which of ``n`` training rows :func:`train` keeps out of the trees, for calibration.
+
+    Each row's side is drawn in row order from the seed, so rows appended later
+    (reviews) leave the earlier rows where they were.
+    """
+    return np.random.default_rng(seed).random(n) < holdout
+
+
 def train(
     x: NDArray[np.float32],
     labels: Sequence[str],
@@ -253,10 +262,7 @@ def train(
     counts = {c: labels.count(c) for c in CLASSES if c in labels}
     balance = {c: (w[[label == c for label in labels]].sum()) for c in counts}
     w = w * np.array([w.sum() / (len(counts) * balance[label]) for label in labels])
-    # Each row's side is drawn in row order from the seed, so rows appended later (reviews)
-    # leave the earlier rows where they were: refits differ only by what was added.
-    draws = np.random.default_rng(seed).random(n)
-    held = draws < holdout if calibrate and n >= 50 else np.zeros(n, dtype=bool)
+    held = held_out_rows(n, seed, holdout) if calibrate and n >= 50 else np.zeros(n, dtype=bool)
     fit_rows = [int(i) for i in np.flatnonzero(~held)]
     held_rows = [int(i) for i in np.flatnonzero(held)]
     model = HistGradientBoostingClassifier(

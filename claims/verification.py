@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from claims.cross import CrossHead, Pair, combine, evidence_text
 from claims.features import (
     ENTITY_TYPES,
     NEGATIONS,
@@ -301,17 +302,28 @@ class FeaturesVerifier:
     words no evidence sentence mentions for NOT_ENOUGH_INFO — each with spans
     on the claim and on the evidence sentence that decided.
 
+    When the head comes with a cross-encoder head (``claims.cross``), its
+    probabilities for the claim read together with its best sentences are mixed
+    in (log-linear, with the weight and temperature fitted beside it).
+
     Args:
         extractor: Computes the features.
         head: The trained head (its card's version is this verifier's version).
+        cross: The cross-encoder head trained beside it, if any.
     """
 
     name = "features"
 
-    def __init__(self, extractor: FeatureExtractor, head: Head) -> None:
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        head: Head,
+        cross: CrossHead | None = None,
+    ) -> None:
         self._extractor = extractor
         self._head = head
-        self.version = head.version
+        self._cross = cross
+        self.version = head.version + (f"+cross/{cross.version}" if cross else "")
 
     @property
     def head(self) -> Head:
@@ -326,6 +338,13 @@ class FeaturesVerifier:
             return []
         found = self._extractor.extract([c.text for c in claims], evidence)
         scores = self._head.scores(np.stack([f.vector for f in found]))
+        if self._cross is not None:
+            rows = [i for i, f in enumerate(found) if f.sentences]
+            pairs = [Pair(claims[i].text, evidence_text(found[i].sentences)) for i in rows]
+            found_scores = self._cross.scores(pairs)
+            mixed = combine([scores[i] for i in rows], found_scores, *self._cross.mix)
+            for i, m in zip(rows, mixed, strict=True):
+                scores[i] = m
         return [_verdict(f, s) for f, s in zip(found, scores, strict=True)]
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import re
+import shutil
 import sys
 import textwrap
 from datetime import datetime
@@ -473,6 +474,11 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     head.save(args.out)
+    if args.base and (base_path / "cross.npz").is_file():
+        # The base's cross-encoder head was trained beside it and stays valid: carry it along.
+        for name in ("cross.npz", "cross.json"):
+            shutil.copyfile(base_path / name, args.out / name)
+        print(f"kept the base's cross-encoder head ({base_path / 'cross.npz'})", file=sys.stderr)
     if held:
         x_held = training.featurize(held, extractor, progress=False)
         labels = [e.label for e in held]

@@ -77,12 +77,15 @@ def default_head_path() -> Path:
 def make_verifier(settings: Settings, encoder: Any, nlp: Language) -> Verifier:
     """The verifier the settings ask for (the learned ``features`` head by default)."""
     if settings.verifier == "features":
+        from claims import cross
         from claims import head as heads
         from claims.features import FEATURES, FeatureExtractor
         from claims.verification import FeaturesVerifier
 
-        head = heads.load(settings.verifier_head or default_head_path(), FEATURES)
-        return FeaturesVerifier(FeatureExtractor(encoder, nlp), head)
+        folder = settings.verifier_head or default_head_path()
+        head = heads.load(folder, FEATURES)
+        mate = cross.load(folder, settings.embedder_path) if settings.verifier_cross else None
+        return FeaturesVerifier(FeatureExtractor(encoder, nlp), head, mate)
     if settings.verifier == "nli":
         from claims.nli import NLIVerifier, parse_label_order
 

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     verifier_head: Path | None = Field(
         None, description="A head folder from `claimsieve train`; default: the shipped head."
     )
+    verifier_cross: bool = Field(
+        True,
+        description="Mix in the head folder's cross-encoder head (cross.npz) when it has one; "
+        "off: the feature head alone (faster).",
+    )
     nli_path: Path | None = Field(None, description="Local CrossEncoder NLI model folder.")
     nli_labels: str = Field(
         "contradiction,entailment,neutral", description="The NLI model's output order."

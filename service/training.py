@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from claims.cross import Pair, evidence_text
 from claims.datasets import gold_evidence, read_corpus, read_items, split
 from claims.extraction import Extractor
-from claims.features import FEATURES, FeatureExtractor
+from claims.features import FEATURES, FeatureExtractor, rank_sentences, unencoded_sentences
 from claims.head import CLASSES, Head, TrainReport, train
 from claims.types import Passage, Span
 
@@ -213,3 +214,20 @@ def fit(
         },
     }
     return head, report
+
+
+def cross_pairs(examples: Sequence[Example], encoder: Any, batch: int = 256) -> list[Pair]:
+    """Cross-encoder inputs of ``examples``: each claim with its best evidence sentences."""
+    out: list[Pair] = []
+    for start in range(0, len(examples), batch):
+        chunk = examples[start : start + batch]
+        claims = [e.claim for e in chunk]
+        evidence = [list(e.evidence) for e in chunk]
+        texts = list(dict.fromkeys([*claims, *unencoded_sentences(evidence)]))
+        vectors = dict(zip(texts, encoder.encode(texts), strict=True))
+        aligned = rank_sentences(claims, evidence, vectors)
+        out += [
+            Pair(e.claim, evidence_text(a), e.label, e.weight)
+            for e, a in zip(chunk, aligned, strict=True)
+        ]
+    return out

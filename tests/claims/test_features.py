@@ -77,13 +77,17 @@ def test_uncovered_words_and_no_evidence(extractor) -> None:
 
 
 @pytest.mark.models
-def test_the_shipped_head_on_the_real_models(nlp, minilm) -> None:
+@pytest.mark.parametrize("with_cross", [False, True], ids=["features", "features+cross"])
+def test_the_shipped_head_on_the_real_models(nlp, minilm, with_cross) -> None:
+    from claims import cross
     from claims import head as heads
     from claims.verification import FeaturesVerifier
     from service.components import default_head_path
 
+    mate = cross.load(default_head_path()) if with_cross else None
+    assert (mate is not None) == with_cross  # the shipped head comes with its cross head
     verifier = FeaturesVerifier(
-        FeatureExtractor(minilm, nlp), heads.load(default_head_path(), FEATURES)
+        FeatureExtractor(minilm, nlp), heads.load(default_head_path(), FEATURES), mate
     )
     claims = [
         Claim(t, t, (Span(0, len(t)),))

@@ -1,0 +1,327 @@
+"""MiniLM read as a cross-encoder: the claim and its best evidence sentences in one input.
+
+The packaged all-MiniLM-L6-v2 stays frozen; what is learned is small —
+low-rank adapters (LoRA) on every linear layer of its six transformer blocks
+and a three-way classifier on the mean-pooled output — so a trained head is a
+few hundred kilobytes of arrays (``cross.npz``, float16, no pickle) next to a
+JSON card, loaded onto the installed weights at start-up.
+
+The input is ``claim [SEP] title: sentence title: sentence ...``: the evidence
+sentences most similar to the claim (``claims.features``' ranking), best first,
+cut at ``MAX_LENGTH`` word pieces.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from claims.features import AlignedSentence
+from retrieval.text import titled
+
+CLASSES: tuple[str, ...] = ("NOT_ENOUGH_INFO", "REFUTED", "SUPPORTED")
+MAX_LENGTH = 192
+TOP_SENTENCES = 5
+RANK = 16
+ALPHA = 32.0
+# The linear layers of a BERT block that carry adapters.
+TARGETS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+FORMAT = "cross/1"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One training or scoring input: a claim, its evidence text, and (for training) a label."""
+
+    claim: str
+    evidence: str
+    label: str = ""
+    weight: float = 1.0
+
+
+def _modules(model_path: Path | None) -> tuple[Any, Any]:
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    from retrieval.embedders import default_model_path
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    path = str(model_path or default_model_path())
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+
+
+def _build(model_path: Path | None, rank: int, alpha: float) -> tuple[Any, Any, Any]:
+    """The frozen encoder with zero-initialised adapters, and a fresh classifier."""
+    import torch
+    from torch import nn
+
+    class LoRALinear(nn.Module):
+        def __init__(self, base: nn.Linear) -> None:
+            super().__init__()
+            self.base = base
+            self.a = nn.Parameter(torch.empty(rank, base.in_features))
+            self.b = nn.Parameter(torch.zeros(base.out_features, rank))
+            nn.init.kaiming_uniform_(self.a, a=math.sqrt(5))
+            self.scale = alpha / rank
+
+        def forward(self, x: Any) -> Any:
+            return self.base(x) + (x @ self.a.T @ self.b.T) * self.scale
+
+    tokenizer, encoder = _modules(model_path)
+    encoder.requires_grad_(False)
+    for block in encoder.encoder.layer:
+        for target in TARGETS:
+            *parents, leaf = target.split(".")
+            owner = block
+            for name in parents:
+                owner = getattr(owner, name)
+            setattr(owner, leaf, LoRALinear(getattr(owner, leaf)))
+    classifier = nn.Linear(encoder.config.hidden_size, len(CLASSES))
+    return tokenizer, encoder, classifier
+
+
+def _adapter_names(encoder: Any) -> list[str]:
+    return [name for name, p in encoder.named_parameters() if p.requires_grad]
+
+
+def _logits(tokenizer: Any, encoder: Any, classifier: Any, pairs: Sequence[Pair]) -> Any:
+    batch = tokenizer(
+        [p.claim for p in pairs],
+        [p.evidence for p in pairs],
+        truncation="only_second",
+        max_length=MAX_LENGTH,
+        padding=True,
+        return_tensors="pt",
+    )
+    hidden = encoder(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    return classifier(pooled)
+
+
+class CrossHead:
+    """A trained cross-encoder head on the packaged MiniLM; ``scores`` gives probabilities.
+
+    Args:
+        arrays: Adapter and classifier arrays by parameter name.
+        card: What it was trained on, its format and hyper-parameters.
+        model_path: The MiniLM folder the adapters were trained on (default: packaged).
+        batch_size: Pairs per forward pass.
+    """
+
+    def __init__(
+        self,
+        arrays: dict[str, NDArray[Any]],
+        card: dict[str, Any],
+        model_path: Path | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        import torch
+
+        self.card = card
+        self.arrays = arrays
+        self._tokenizer, self._encoder, self._classifier = _build(
+            model_path, int(card["rank"]), float(card["alpha"])
+        )
+        state = dict(self._encoder.named_parameters())
+        with torch.no_grad():
+            for name in _adapter_names(self._encoder):
+                state[name].copy_(torch.from_numpy(arrays[f"encoder.{name}"].astype(np.float32)))
+            self._classifier.weight.copy_(torch.from_numpy(arrays["classifier.weight"]))
+            self._classifier.bias.copy_(torch.from_numpy(arrays["classifier.bias"]))
+        self._encoder.eval()
+        self._classifier.eval()
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "0"))
+
+    @property
+    def mix(self) -> tuple[float, float]:
+        """(weight, temperature) for :func:`combine`, as fitted on held-out rows."""
+        mix = self.card.get("mix") or {}
+        return float(mix.get("weight", 0.5)), float(mix.get("temperature", 1.0))
+
+    def scores(self, pairs: Sequence[Pair]) -> NDArray[np.float64]:
+        """Probabilities, one row per pair, columns in ``CLASSES`` order."""
+        import torch
+
+        out = np.zeros((len(pairs), len(CLASSES)), dtype=np.float64)
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].claim + pairs[i].evidence))
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), self._batch_size):
+                rows = order[start : start + self._batch_size]
+                logits = _logits(
+                    self._tokenizer, self._encoder, self._classifier, [pairs[i] for i in rows]
+                )
+                out[rows] = torch.softmax(logits.double(), dim=-1).numpy()
+        return out
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        stored: dict[str, Any] = {
+            k: v.astype(np.float16) if k.startswith("encoder.") else v
+            for k, v in self.arrays.items()
+        }
+        with (folder / "cross.npz").open("wb") as handle:
+            np.savez_compressed(handle, **stored)
+        (folder / "cross.json").write_text(json.dumps(self.card, indent=2) + "\n")
+
+
+def load(folder: Path, model_path: Path | None = None) -> CrossHead | None:
+    """The cross head stored in ``folder``, or None when the folder has none."""
+    if not (folder / "cross.npz").is_file():
+        return None
+    card = json.loads((folder / "cross.json").read_text())
+    if card.get("format") != FORMAT:
+        raise ValueError(f"{folder}: cross head format {card.get('format')!r}, need {FORMAT}")
+    with np.load(folder / "cross.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return CrossHead(arrays, card, model_path)
+
+
+def train(
+    pairs: Sequence[Pair],
+    epochs: int = 2,
+    batch_size: int = 16,
+    lr: float = 5e-4,
+    seed: int = 0,
+    model_path: Path | None = None,
+    card: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> CrossHead:
+    """Fit adapters and classifier on labelled pairs (classes balanced, times each weight)."""
+    import torch
+
+    unknown = {p.label for p in pairs} - set(CLASSES)
+    if unknown:
+        raise ValueError(f"labels must be among {CLASSES}, got {sorted(unknown)}")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tokenizer, encoder, classifier = _build(model_path, RANK, ALPHA)
+    params = [p for p in encoder.parameters() if p.requires_grad] + list(classifier.parameters())
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    steps = epochs * math.ceil(len(pairs) / batch_size)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
+    )
+    counts = {c: sum(p.weight for p in pairs if p.label == c) for c in CLASSES}
+    total = sum(counts.values())
+    present = [c for c in CLASSES if counts[c] > 0]
+    balance = {c: total / (len(present) * counts[c]) for c in present}
+    target = torch.tensor([CLASSES.index(p.label) for p in pairs])
+    weight = torch.tensor([p.weight * balance[p.label] for p in pairs], dtype=torch.float32)
+    encoder.train()
+    for _ in range(epochs):
+        # Shuffled, then sorted by length inside windows of 50 batches: little padding.
+        order = rng.permutation(len(pairs))
+        window = batch_size * 50
+        batches = []
+        for start in range(0, len(order), window):
+            part = sorted(
+                order[start : start + window], key=lambda i: len(pairs[i].claim + pairs[i].evidence)
+            )
+            batches += [part[k : k + batch_size] for k in range(0, len(part), batch_size)]
+        rng.shuffle(batches)
+        for rows in batches:
+            logits = _logits(tokenizer, encoder, classifier, [pairs[i] for i in rows])
+            losses = torch.nn.functional.cross_entropy(logits, target[rows], reduction="none")
+            loss = (losses * weight[rows]).sum() / weight[rows].sum()
+            optimiser.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimiser.step()
+            schedule.step()
+            if progress is not None:
+                progress(len(rows))
+    state = dict(encoder.named_parameters())
+    arrays: dict[str, NDArray[Any]] = {
+        f"encoder.{n}": state[n].detach().numpy().copy() for n in _adapter_names(encoder)
+    }
+    arrays["classifier.weight"] = classifier.weight.detach().numpy().copy()
+    arrays["classifier.bias"] = classifier.bias.detach().numpy().copy()
+    full = {
+        "format": FORMAT,
+        "rank": RANK,
+        "alpha": ALPHA,
+        "max_length": MAX_LENGTH,
+        "epochs": epochs,
+        "lr": lr,
+        "pairs": len(pairs),
+        "classes": list(CLASSES),
+        **(card or {}),
+    }
+    print(f"cross head: {len(pairs)} pairs, {epochs} epochs", file=sys.stderr)
+    return CrossHead(arrays, full, model_path)
+
+
+def evidence_text(sentences: Sequence[AlignedSentence], top: int = TOP_SENTENCES) -> str:
+    """The evidence half of the input: the best sentences, titled, best first."""
+    return " ".join(titled(s.passage.title, s.text) for s in sentences[:top])
+
+
+def combine(
+    head: Sequence[dict[str, float]],
+    cross: NDArray[np.float64],
+    weight: float,
+    temperature: float = 1.0,
+) -> list[dict[str, float]]:
+    """Log-linear mix of the feature head's and the cross head's probabilities.
+
+    ``weight`` is the cross head's share; the mix is divided by ``temperature``.
+    """
+    out = []
+    for mine, row in zip(head, cross, strict=True):
+        mixed = {
+            c: (
+                (1 - weight) * math.log(max(mine.get(c, 0.0), 1e-6))
+                + weight * math.log(max(float(p), 1e-6))
+            )
+            / temperature
+            for c, p in zip(CLASSES, row, strict=True)
+        }
+        top = max(mixed.values())
+        exp = {c: math.exp(v - top) for c, v in mixed.items()}
+        total = sum(exp.values())
+        out.append({c: v / total for c, v in exp.items()})
+    return out
+
+
+def fit_mix(
+    head: Sequence[dict[str, float]], cross: NDArray[np.float64], labels: Sequence[str]
+) -> dict[str, float]:
+    """The weight and temperature of :func:`combine` with the least log loss on ``labels``.
+
+    Fit on rows that neither head was trained on (the feature head's calibration rows).
+    """
+    best = (math.inf, 0.5, 1.0)
+    for weight in np.linspace(0.0, 1.0, 11):
+        for temperature in np.linspace(0.4, 2.0, 33):
+            mixed = combine(head, cross, float(weight), float(temperature))
+            loss = -sum(
+                math.log(max(m[y], 1e-9)) for m, y in zip(mixed, labels, strict=True)
+            ) / len(labels)
+            if loss < best[0]:
+                best = (loss, float(weight), float(temperature))
+    return {"weight": round(best[1], 3), "temperature": round(best[2], 3), "log_loss": best[0]}

@@ -1,0 +1,74 @@
+"""The cross-encoder head: trained on the real MiniLM, stored as small arrays, mixed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from claims import cross
+
+EVIDENCE = "Paris: Paris is the capital and largest city of France."
+PAIRS = [
+    cross.Pair("Paris is the capital of France.", EVIDENCE, "SUPPORTED"),
+    cross.Pair("Paris is the capital of Spain.", EVIDENCE, "REFUTED"),
+    cross.Pair("Paris has a famous zoo.", EVIDENCE, "NOT_ENOUGH_INFO"),
+]
+
+
+@pytest.mark.models
+def test_training_learns_saves_small_and_loads_the_same(tmp_path: Path) -> None:
+    head = cross.train(PAIRS * 8, epochs=4, batch_size=6, lr=3e-3, card={"version": "t1"})
+    scores = head.scores(PAIRS)
+    assert scores.shape == (3, 3)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0)
+    # A few steps on three pairs: the right label gains (chance is 1/3).
+    right = [scores[k, cross.CLASSES.index(p.label)] for k, p in enumerate(PAIRS)]
+    assert np.mean(right) > 0.5, scores
+    head.save(tmp_path / "h")
+    assert (tmp_path / "h" / "cross.npz").stat().st_size < 3e6
+    with np.load(tmp_path / "h" / "cross.npz", allow_pickle=False) as arrays:
+        assert {a.dtype for k, a in arrays.items() if k.startswith("encoder.")} == {
+            np.dtype(np.float16)
+        }
+    loaded = cross.load(tmp_path / "h")
+    assert loaded is not None and loaded.version == "t1"
+    np.testing.assert_allclose(loaded.scores(PAIRS), scores, atol=0.02)
+    assert cross.load(tmp_path / "none") is None
+
+
+def test_bad_labels_and_formats_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="labels must be among"):
+        cross.train([cross.Pair("a", "b", "HALLUCINATED")])
+    (tmp_path / "cross.npz").write_bytes(b"")
+    (tmp_path / "cross.json").write_text('{"format": "cross/0"}')
+    with pytest.raises(ValueError, match="format"):
+        cross.load(tmp_path)
+
+
+def test_combine_is_a_normalised_log_linear_mix() -> None:
+    head = [{"SUPPORTED": 0.7, "REFUTED": 0.2, "NOT_ENOUGH_INFO": 0.1}]
+    other = np.array([[0.6, 0.2, 0.2]])  # CLASSES order: NEI, REFUTED, SUPPORTED
+    assert cross.combine(head, other, 0.0)[0] == pytest.approx(head[0])
+    assert cross.combine(head, other, 1.0)[0] == pytest.approx(
+        {"NOT_ENOUGH_INFO": 0.6, "REFUTED": 0.2, "SUPPORTED": 0.2}
+    )
+    half = cross.combine(head, other, 0.5)[0]
+    assert sum(half.values()) == pytest.approx(1.0)
+    assert half["SUPPORTED"] == pytest.approx(
+        np.sqrt(0.7 * 0.2) / (np.sqrt(0.7 * 0.2) + np.sqrt(0.2 * 0.2) + np.sqrt(0.1 * 0.6))
+    )
+
+
+def test_the_mix_is_fitted_to_the_better_head_and_its_confidence() -> None:
+    rng = np.random.default_rng(0)
+    labels = [cross.CLASSES[i] for i in rng.integers(0, 3, size=300)]
+    # The feature head is right but timid; the cross head is noise.
+    head = [{c: (0.5 if c == y else 0.25) for c in cross.CLASSES} for y in labels]
+    noise = rng.dirichlet([1, 1, 1], size=300)
+    fitted = cross.fit_mix(head, noise, labels)
+    assert fitted["weight"] == 0.0
+    assert fitted["temperature"] < 1.0  # sharpened: the right label gets more than 0.5
+    mixed = cross.combine(head, noise, fitted["weight"], fitted["temperature"])
+    assert all(m[y] > 0.5 for m, y in zip(mixed, labels, strict=True))
