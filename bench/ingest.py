@@ -34,8 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from retrieval.builtin import python_reference  # noqa: E402
 from retrieval.embedders import MiniLMEmbedder  # noqa: E402
-from retrieval.ingest import chunk  # noqa: E402
-from retrieval.snapshots import Builder, Chunking  # noqa: E402
+from retrieval.snapshots import Builder, Chunking, passages_of  # noqa: E402
 
 LARGE = """
 import hashlib, json, sys, time
@@ -103,10 +102,13 @@ def main() -> None:
     args = parser.parse_args()
 
     documents = python_reference()
-    chunking = Chunking()
-    texts = [p.text for d in documents for p in chunk(d, chunking.max_tokens, chunking.overlap)]
-    raw, ingest = [], []
     embedder = MiniLMEmbedder() if args.rounds else None
+    texts = (
+        [p.text for d in documents for p in passages_of(d, Chunking(), embedder)]
+        if embedder
+        else []
+    )
+    raw, ingest = [], []
     for number in range(args.rounds):
         assert embedder is not None
         if number == 0:

@@ -86,6 +86,18 @@ class MiniLMEmbedder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
+    @property
+    def max_pieces(self) -> int:
+        """Word pieces one forward pass reads, besides [CLS] and [SEP]."""
+        return int(self._model.max_seq_length) - 2
+
+    def count_pieces(self, texts: Sequence[str]) -> list[int]:
+        """How many word pieces each text is (special tokens not counted)."""
+        if not texts:
+            return []
+        ids = self._model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(row) for row in ids]
+
     def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
         """Word pieces with their vectors, and the sentence vector, in one forward pass.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fnmatch import fnmatch
 from html.parser import HTMLParser
 from pathlib import Path
@@ -155,11 +155,17 @@ def read_paths(
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+Counter = Callable[[Sequence[str]], list[int]]
 
 
 def count_tokens(text: str) -> int:
     """Words and punctuation marks: close to (a little under) MiniLM's word pieces."""
     return len(_TOKEN.findall(text))
+
+
+def count_all(texts: Sequence[str]) -> list[int]:
+    """:func:`count_tokens` of each text."""
+    return [count_tokens(t) for t in texts]
 
 
 def _cut(text: str, start: int, end: int, max_tokens: int) -> Iterator[tuple[int, int]]:
@@ -178,27 +184,57 @@ def _cut(text: str, start: int, end: int, max_tokens: int) -> Iterator[tuple[int
         yield start, end
 
 
-def chunk(document: Document, max_tokens: int = 200, overlap: int = 30) -> list[Passage]:
+def _fitted(
+    text: str, start: int, end: int, max_tokens: int, count: Counter, budget: int
+) -> list[tuple[tuple[int, int], int]]:
+    """A span cut into pieces that each fit ``max_tokens`` by ``count``, with their sizes.
+
+    The cuts are placed by :func:`count_tokens` at ``budget``; a piece still too
+    long by ``count`` (word pieces outnumber words) is cut again with a
+    proportionally smaller budget. A single word longer than the budget stays whole.
+    """
+    pieces = list(_cut(text, start, end, budget))
+    out: list[tuple[tuple[int, int], int]] = []
+    for (a, b), size in zip(pieces, count([text[a:b] for a, b in pieces]), strict=True):
+        words = count_tokens(text[a:b])
+        if size > max_tokens and words > 1:
+            smaller = max(1, min(words - 1, words * max_tokens // size))
+            out += _fitted(text, a, b, max_tokens, count, smaller)
+        else:
+            out.append(((a, b), size))
+    return out
+
+
+def chunk(
+    document: Document, max_tokens: int = 200, overlap: int = 30, count: Counter = count_all
+) -> list[Passage]:
     """Cut a document into passages of whole sentences, keeping document offsets.
 
     Sentences (which never run across a blank line) are packed while they fit in
-    ``max_tokens`` (MiniLM reads 256 word pieces); a longer sentence is cut at
+    ``max_tokens`` as ``count`` measures them; a longer sentence is cut at
     spaces. Each passage after the first repeats the last sentences of the one
     before, up to ``overlap`` tokens, so a fact cut at a boundary is still whole
     in one passage.
 
     Args:
         document: The document to cut.
-        max_tokens: Passage budget, in :func:`count_tokens` tokens.
+        max_tokens: Passage budget, in the units of ``count``.
         overlap: Tokens of context carried over from the previous passage (0: none).
+        count: How texts are measured, many at a time: :func:`count_all` by default,
+            an embedder's word-piece count to make every passage fit its reader.
     """
     text = document.text
-    pieces = [
-        (start, end)
-        for s_start, s_end in split_sentences(text)
-        for start, end in _cut(text, s_start, s_end, max_tokens)
-    ]
-    sizes = [count_tokens(text[start:end]) for start, end in pieces]
+    sentences = split_sentences(text)
+    fitted: list[tuple[tuple[int, int], int]] = []
+    for (s_start, s_end), size in zip(
+        sentences, count([text[a:b] for a, b in sentences]), strict=True
+    ):
+        if size <= max_tokens:
+            fitted.append(((s_start, s_end), size))
+        else:
+            fitted += _fitted(text, s_start, s_end, max_tokens, count, max_tokens)
+    pieces = [span for span, _ in fitted]
+    sizes = [size for _, size in fitted]
     spans: list[tuple[int, int]] = []
     first = 0
     while first < len(pieces):

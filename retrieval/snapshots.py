@@ -76,8 +76,29 @@ class Manifest:
 
 @dataclass(frozen=True)
 class Chunking:
+    """Passage budget and overlap, in the embedder's word pieces when it can count them."""
+
     max_tokens: int = 200
     overlap: int = 30
+
+
+# A title longer than this many word pieces is not allowed to shrink passages further.
+_TITLE_ALLOWANCE = 64
+
+
+def passages_of(document: Document, chunking: Chunking, embedder: Embedder) -> list[Passage]:
+    """The passages ``document`` is stored as.
+
+    An embedder that counts word pieces (``count_pieces``, ``max_pieces``) gets
+    passages that fit one forward pass together with their title, so none is
+    cut off and each is read once; any other gets :func:`chunk`'s word count.
+    """
+    count = getattr(embedder, "count_pieces", None)
+    if count is None:
+        return chunk(document, chunking.max_tokens, chunking.overlap)
+    (title,) = count([titled(document.title, "")])
+    room = int(getattr(embedder, "max_pieces", chunking.max_tokens)) - min(title, _TITLE_ALLOWANCE)
+    return chunk(document, min(chunking.max_tokens, room), chunking.overlap, count)
 
 
 @dataclass(frozen=True)
@@ -553,7 +574,7 @@ class Builder:
 
     def _insert(self, document: Document, sha: str) -> None:
         rows: list[tuple[int, int, int]] = []
-        for passage in chunk(document, self.chunking.max_tokens, self.chunking.overlap):
+        for passage in passages_of(document, self.chunking, self.embedder):
             digest = passage_hash(passage.title, passage.text)
             shared = self._ledger.row_of(digest)
             if shared is not None:
@@ -617,35 +638,22 @@ class Builder:
                     for p, h in zip(passages, head, strict=True)
                 ],
             )
-            # Sentences the length limit cut off are read again, from the first of them on,
-            # in one more pass per passage (a sentence too long for any pass is read alone).
-            while True:  # each round settles at least the first cut-off sentence of each
-                rest = [
-                    (i, [j for j, v in enumerate(pooled[i]) if v is None])
-                    for i in range(len(passages))
-                ]
-                rest = [(i, js) for i, js in rest if js]
-                if not rest:
-                    break
-                texts, spans = [], []
-                for i, js in rest:
-                    p, first = passages[i], passages[i].sentences[js[0]][0]
-                    h = len(titled(p.title, ""))
-                    texts.append(titled(p.title, p.text[first:]))
-                    spans.append(
-                        [(h + s - first, h + e - first) for s, e in (p.sentences[j] for j in js)]
-                    )
-                _, again = inside(
-                    texts, [len(titled(passages[i].title, "")) for i, _ in rest], spans
+            # Passages are cut to fit one pass (passages_of); a sentence that still runs
+            # past the limit (a long run of text without spaces) is read alone.
+            missing = [
+                (i, j) for i, found in enumerate(pooled) for j, v in enumerate(found) if v is None
+            ]
+            if missing:
+                alone = self.embedder.encode(
+                    [
+                        titled(
+                            passages[i].title, passages[i].text[slice(*passages[i].sentences[j])]
+                        )
+                        for i, j in missing
+                    ]
                 )
-                for (i, js), found in zip(rest, again, strict=True):
-                    if found[0] is None:  # not even the first sentence fits: read it alone
-                        s, e = passages[i].sentences[js[0]]
-                        found[0] = self.embedder.encode(
-                            [titled(passages[i].title, passages[i].text[s:e])]
-                        )[0]
-                    for j, v in zip(js, found, strict=True):
-                        pooled[i][j] = v
+                for (i, j), vector in zip(missing, alone, strict=True):
+                    pooled[i][j] = vector
             return [
                 (vectors[i], np.array(pooled[i], dtype=np.float32).reshape(-1, dim))
                 for i in range(len(passages))

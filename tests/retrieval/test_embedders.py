@@ -57,7 +57,7 @@ def test_snapshot_sentences_come_from_the_passage_pass(minilm: Any, tmp_path: An
     assert list((sentences @ alone.T).argmax(axis=1)) == [0, 1, 2]
 
 
-def test_sentences_past_the_length_limit_are_read_in_another_pass(minilm: Any, tmp_path) -> None:
+def test_passages_are_cut_to_fit_one_pass_with_their_title(minilm: Any, tmp_path: Any) -> None:
     from retrieval import snapshots
     from retrieval.ingest import chunk
     from retrieval.types import Document
@@ -67,16 +67,45 @@ def test_sentences_past_the_length_limit_are_read_in_another_pass(minilm: Any, t
     sentences = [
         f"Sentence {n} says {' '.join(words[(n + k) % 6] for k in range(12))}." for n in range(14)
     ]
-    text = " ".join(sentences)
-    document = Document("d1", "Glossary", text)
-    passage = chunk(document, 200, 0)[0]
-    assert len(minilm._model.tokenizer(titled("Glossary", passage.text))["input_ids"]) > 256
+    document = Document("d1", "A Glossary of Uncommon Words", " ".join(sentences))
+    by_words = chunk(document, 200, 0)[0]
+    assert len(minilm._model.tokenizer(titled(document.title, by_words.text))["input_ids"]) > 256
+
+    cut = snapshots.passages_of(document, snapshots.Chunking(), minilm)
+    assert len(cut) > 1
+    for passage in cut:
+        pieces = minilm._model.tokenizer(titled(document.title, passage.text))["input_ids"]
+        assert len(pieces) <= 256
     with snapshots.Builder(tmp_path, "c", 1, minilm) as builder:
         builder.add([document])
         folder = builder.finish()
     snap = snapshots.load(folder)
-    found = snap.sentences_of(0)
-    spans = snap.passage(0).sentences
-    assert len(found) == len(spans) and np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
-    alone = minilm.encode([titled("Glossary", passage.text[s:e]) for s, e in spans])
-    assert np.all(np.sum(found * alone, axis=1) > 0.6)  # similar gibberish: context bleeds
+    assert [snap.passage(i).text for i in range(len(cut))] == [p.text for p in cut]
+    # Every sentence vector comes from its passage's pass, and matches the sentence read alone.
+    for row, passage in enumerate(cut):
+        found = snap.sentences_of(row)
+        alone = minilm.encode(
+            [titled(document.title, passage.text[s:e]) for s, e in passage.sentences]
+        )
+        assert len(found) == len(passage.sentences)
+        assert np.all(np.sum(found * alone, axis=1) > 0.6)  # similar gibberish: context bleeds
+
+
+def test_a_sentence_no_passage_can_hold_is_read_alone(minilm: Any, tmp_path: Any) -> None:
+    from retrieval import snapshots
+    from retrieval.types import Document
+
+    # Without spaces there is nowhere to cut: one "word" of 400 word pieces.
+    text = "Tokyo is a big city. Its name is written " + "東京都" * 140 + "."
+    with snapshots.Builder(tmp_path, "c", 1, minilm) as builder:
+        builder.add([Document("d1", "Tokyo", text)])
+        folder = builder.finish()
+    snap = snapshots.load(folder)
+    rows = [snap.passage(i) for i in range(snap.manifest.rows)]
+    (row,) = [i for i, p in enumerate(rows) if "東京都東京都" in p.text]
+    spans = rows[row].sentences
+    found = snap.sentences_of(row)
+    assert len(found) == len(spans) == 1
+    assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
+    alone = minilm.encode([titled("Tokyo", rows[row].text)])[0]
+    assert float(found[0] @ alone) > 0.999

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,30 @@ def test_chunks_keep_offsets_fit_the_budget_overlap_and_cover_the_text(
         for i in range(passage.start, passage.end):
             covered[i] = True
     assert all(c or text[i].isspace() for i, c in enumerate(covered))  # only whitespace is lost
+
+
+def _pieces(texts: list[str]) -> list[int]:
+    """A stand-in for word pieces: a word of n letters costs ceil(n / 3)."""
+    return [sum(-(-len(w) // 3) for w in re.findall(r"\w+|[^\w\s]", t)) for t in texts]
+
+
+@given(
+    st.text(alphabet=st.sampled_from("abcdefghij kl.\n XY?!"), min_size=1, max_size=3000),
+    st.integers(min_value=16, max_value=120),
+    st.integers(min_value=0, max_value=40),
+)
+def test_chunks_fit_a_budget_counted_by_another_measure(
+    text: str, max_tokens: int, overlap: int
+) -> None:
+    passages = chunk(Document("d", "D", text), max_tokens, overlap, _pieces)
+    covered = [False] * len(text)
+    for passage in passages:
+        assert text[passage.start : passage.end] == passage.text
+        # Only a single word too long for the budget may exceed it.
+        assert _pieces([passage.text])[0] <= max_tokens or count_tokens(passage.text) == 1
+        for i in range(passage.start, passage.end):
+            covered[i] = True
+    assert all(c or text[i].isspace() for i, c in enumerate(covered))
 
 
 def test_overlap_repeats_the_last_sentences_of_the_passage_before() -> None:
