@@ -13,6 +13,7 @@ cut at ``MAX_LENGTH`` word pieces.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -103,7 +104,8 @@ def _adapter_names(encoder: Any) -> list[str]:
     return [name for name, p in encoder.named_parameters() if p.requires_grad]
 
 
-def _logits(tokenizer: Any, encoder: Any, classifier: Any, pairs: Sequence[Pair]) -> Any:
+def _pooled(tokenizer: Any, encoder: Any, pairs: Sequence[Pair]) -> Any:
+    """The mean-pooled encoder output of each pair (what the classifier reads)."""
     batch = tokenizer(
         [p.claim for p in pairs],
         [p.evidence for p in pairs],
@@ -114,8 +116,11 @@ def _logits(tokenizer: Any, encoder: Any, classifier: Any, pairs: Sequence[Pair]
     )
     hidden = encoder(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-    return classifier(pooled)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def _logits(tokenizer: Any, encoder: Any, classifier: Any, pairs: Sequence[Pair]) -> Any:
+    return classifier(_pooled(tokenizer, encoder, pairs))
 
 
 class CrossHead:
@@ -139,17 +144,15 @@ class CrossHead:
 
         self.card = card
         self.arrays = arrays
-        self._tokenizer, self._encoder, self._classifier = _build(
+        # The classifier is applied in numpy (classify); only the encoder runs in torch.
+        self._tokenizer, self._encoder, _ = _build(
             model_path, int(card["rank"]), float(card["alpha"])
         )
         state = dict(self._encoder.named_parameters())
         with torch.no_grad():
             for name in _adapter_names(self._encoder):
                 state[name].copy_(torch.from_numpy(arrays[f"encoder.{name}"].astype(np.float32)))
-            self._classifier.weight.copy_(torch.from_numpy(arrays["classifier.weight"]))
-            self._classifier.bias.copy_(torch.from_numpy(arrays["classifier.bias"]))
         self._encoder.eval()
-        self._classifier.eval()
         self._batch_size = batch_size
         self._lock = threading.Lock()
 
@@ -163,20 +166,50 @@ class CrossHead:
         mix = self.card.get("mix") or {}
         return float(mix.get("weight", 0.5)), float(mix.get("temperature", 1.0))
 
-    def scores(self, pairs: Sequence[Pair]) -> NDArray[np.float64]:
-        """Probabilities, one row per pair, columns in ``CLASSES`` order."""
+    def pooled(self, pairs: Sequence[Pair]) -> NDArray[np.float32]:
+        """The vector the classifier reads, one row per pair."""
         import torch
 
-        out = np.zeros((len(pairs), len(CLASSES)), dtype=np.float64)
+        out = np.zeros((len(pairs), self._encoder.config.hidden_size), dtype=np.float32)
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].claim + pairs[i].evidence))
         with self._lock, torch.inference_mode():
             for start in range(0, len(order), self._batch_size):
                 rows = order[start : start + self._batch_size]
-                logits = _logits(
-                    self._tokenizer, self._encoder, self._classifier, [pairs[i] for i in rows]
-                )
-                out[rows] = torch.softmax(logits.double(), dim=-1).numpy()
+                out[rows] = _pooled(
+                    self._tokenizer, self._encoder, [pairs[i] for i in rows]
+                ).numpy()
         return out
+
+    def classify(self, pooled: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Probabilities from pooled vectors, columns in ``CLASSES`` order."""
+        logits = pooled.astype(np.float64) @ self.arrays["classifier.weight"].T.astype(
+            np.float64
+        ) + self.arrays["classifier.bias"].astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float64)
+
+    def scores(self, pairs: Sequence[Pair]) -> NDArray[np.float64]:
+        """Probabilities, one row per pair, columns in ``CLASSES`` order."""
+        return self.classify(self.pooled(pairs))
+
+    def adapted(self, pooled: NDArray[np.float32], pairs: Sequence[Pair]) -> CrossHead:
+        """This head with its classifier refitted on reviewed pairs (see :func:`adapt`).
+
+        The encoder and its adapters are shared, not copied.
+        """
+        weight, bias, strength = adapt(
+            self.arrays["classifier.weight"],
+            self.arrays["classifier.bias"],
+            pooled,
+            [p.label for p in pairs],
+            np.array([p.weight for p in pairs], dtype=np.float64),
+        )
+        clone = copy.copy(self)
+        clone.arrays = {**self.arrays, "classifier.weight": weight, "classifier.bias": bias}
+        adaptations = [*self.card.get("adapted", []), {"pairs": len(pairs), "strength": strength}]
+        clone.card = {**self.card, "adapted": adaptations}
+        return clone
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -325,3 +358,97 @@ def fit_mix(
             if loss < best[0]:
                 best = (loss, float(weight), float(temperature))
     return {"weight": round(best[1], 3), "temperature": round(best[2], 3), "log_loss": best[0]}
+
+
+STRENGTHS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+def _refit(
+    w0: NDArray[np.float64],
+    b0: NDArray[np.float64],
+    pooled: NDArray[np.float64],
+    target: NDArray[np.int64],
+    weight: NDArray[np.float64],
+    strength: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    from scipy.optimize import minimize
+
+    rows, classes, dim = len(target), w0.shape[0], w0.shape[1]
+    share = weight / weight.sum()
+
+    def loss(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        w, b = theta[: classes * dim].reshape(classes, dim), theta[classes * dim :]
+        logits = pooled @ w.T + b
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        dw, db = w - w0, b - b0
+        value = -float(share @ np.log(p[np.arange(rows), target] + 1e-12))
+        value += strength / 2 * float((dw**2).sum() + (db**2).sum())
+        grad = p
+        grad[np.arange(rows), target] -= 1.0
+        grad *= share[:, None]
+        return value, np.concatenate(
+            [(grad.T @ pooled + strength * dw).ravel(), grad.sum(axis=0) + strength * db]
+        )
+
+    found = minimize(
+        loss,
+        np.concatenate([w0.ravel(), b0]),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 500},
+    )
+    return found.x[: classes * dim].reshape(classes, dim), found.x[classes * dim :]
+
+
+def adapt(
+    weight: NDArray[Any],
+    bias: NDArray[Any],
+    pooled: NDArray[np.float32],
+    labels: Sequence[str],
+    weights: NDArray[np.float64] | None = None,
+    strength: float | None = None,
+    folds: int = 5,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], float]:
+    """Refit a classifier on a few labelled pooled vectors, held near the one it was.
+
+    Minimises the weighted, class-balanced cross-entropy on the rows plus
+    ``strength / 2 · ‖θ − θ₀‖²``: few rows move it a little, many rows more.
+    ``strength`` None: the one of :data:`STRENGTHS` with the least log loss in
+    ``folds``-fold cross-validation on the rows themselves.
+
+    Returns:
+        The new weight and bias, and the strength used.
+    """
+    unknown = set(labels) - set(CLASSES)
+    if unknown:
+        raise ValueError(f"labels must be among {CLASSES}, got {sorted(unknown)}")
+    if not len(labels):
+        raise ValueError("no rows to adapt on")
+    target = np.array([CLASSES.index(label) for label in labels], dtype=np.int64)
+    given = np.ones(len(target)) if weights is None else np.asarray(weights, dtype=np.float64)
+    counts = np.bincount(target, weights=given, minlength=len(CLASSES))
+    present = int((counts > 0).sum())
+    balanced = given * (given.sum() / (present * counts[target]))
+    w0, b0 = np.asarray(weight, np.float64), np.asarray(bias, np.float64)
+    x = np.asarray(pooled, np.float64)
+    if strength is None and len(target) < 2 * folds:
+        strength = STRENGTHS[-1]  # too few rows to choose: move least
+    if strength is None:
+        fold = np.arange(len(target)) % folds
+        best = (math.inf, STRENGTHS[-1])
+        for candidate in STRENGTHS:
+            loss = 0.0
+            for k in range(folds):
+                fit, held = fold != k, fold == k
+                w, b = _refit(w0, b0, x[fit], target[fit], balanced[fit], candidate)
+                logits = x[held] @ w.T + b
+                logits -= logits.max(axis=1, keepdims=True)
+                log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+                loss -= float(log_p[np.arange(int(held.sum())), target[held]].sum())
+            if loss < best[0]:
+                best = (loss, candidate)
+        strength = best[1]
+    w, b = _refit(w0, b0, x, target, balanced, strength)
+    return w.astype(np.float32), b.astype(np.float32), strength

@@ -95,7 +95,9 @@ class MiniLMEmbedder:
         """How many word pieces each text is (special tokens not counted)."""
         if not texts:
             return []
-        ids = self._model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        ids = self._model.tokenizer(list(texts), add_special_tokens=False, verbose=False)[
+            "input_ids"
+        ]
         return [len(row) for row in ids]
 
     def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:

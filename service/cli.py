@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import re
-import shutil
 import sys
 import textwrap
 from datetime import datetime
@@ -391,6 +390,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
+    from claims import cross
     from claims import head as heads
     from claims.datasets import DataError
     from claims.extraction import ParseExtractor
@@ -474,16 +474,34 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     head.save(args.out)
-    if args.base and (base_path / "cross.npz").is_file():
-        # The base's cross-encoder head was trained beside it and stays valid: carry it along.
-        for name in ("cross.npz", "cross.json"):
-            shutil.copyfile(base_path / name, args.out / name)
-        print(f"kept the base's cross-encoder head ({base_path / 'cross.npz'})", file=sys.stderr)
+    base_cross = cross.load(base_path) if args.base else None
+    new_cross = base_cross
+    if base_cross is not None:
+        # The base's cross-encoder head was trained beside it: its classifier is refitted
+        # on the new human labels (reviews, labelled sets), its encoder carried along.
+        new_cross = training.adapt_cross(base_cross, examples, embedder)
+        new_cross.save(args.out)
+        adapted = new_cross.card.get("adapted", [])
+        print(
+            f"cross-encoder head from {base_path}"
+            + (
+                f", classifier refitted on {adapted[-1]['pairs']} pairs "
+                f"(strength {adapted[-1]['strength']})"
+                if new_cross is not base_cross
+                else ""
+            ),
+            file=sys.stderr,
+        )
     if held:
         x_held = training.featurize(held, extractor, progress=False)
         labels = [e.label for e in held]
-        before = training.score(base, x_held, labels) if base is not None else None
-        after = training.score(head, x_held, labels)
+        pairs = training.cross_pairs(held, embedder) if base_cross is not None else []
+        before = (
+            training.score(base, x_held, labels, (base_cross, pairs) if base_cross else None)
+            if base is not None
+            else None
+        )
+        after = training.score(head, x_held, labels, (new_cross, pairs) if new_cross else None)
 
         def shown(figures: dict[str, float | None]) -> str:
             return " ".join(f"{k} {v:.4f}" for k, v in figures.items() if v is not None)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from claims.cross import Pair, evidence_text
+from claims.cross import CrossHead, Pair, evidence_text
 from claims.datasets import gold_evidence, read_corpus, read_items, split
 from claims.extraction import Extractor
 from claims.features import FEATURES, FeatureExtractor, rank_sentences, unencoded_sentences
@@ -139,11 +139,23 @@ def hold_out(
     return train_part, held
 
 
-def score(head: Head, x: NDArray[np.float32], labels: Sequence[str]) -> dict[str, float | None]:
-    """Accuracy, macro-F1 and ECE of ``head`` on labelled feature rows."""
+def score(
+    head: Head,
+    x: NDArray[np.float32],
+    labels: Sequence[str],
+    cross: tuple[CrossHead, Sequence[Pair]] | None = None,
+) -> dict[str, float | None]:
+    """Accuracy, macro-F1 and ECE of ``head`` on labelled feature rows.
+
+    With ``cross`` (a cross head and the rows' pairs), of the two mixed as served.
+    """
     from claims import metrics
+    from claims.cross import combine
 
     scores = head.scores(x)
+    if cross is not None:
+        mate, pairs = cross
+        scores = combine(scores, mate.scores(pairs), *mate.mix)
     pred = [max(s, key=lambda k: s[k]) for s in scores]
     summary = metrics.summary(metrics.confusion(list(labels), pred))
     return {
@@ -214,6 +226,19 @@ def fit(
         },
     }
     return head, report
+
+
+def adapt_cross(cross: CrossHead, examples: Sequence[Example], encoder: Any) -> CrossHead:
+    """The cross head with its classifier refitted on the human-labelled ``examples``.
+
+    Generated pairs are left out: the cross head was never trained on them.
+    Returned unchanged when there are none.
+    """
+    human = [e for e in examples if not e.source.startswith("generated:")]
+    if not human:
+        return cross
+    pairs = cross_pairs(human, encoder)
+    return cross.adapted(cross.pooled(pairs), pairs)
 
 
 def cross_pairs(examples: Sequence[Example], encoder: Any, batch: int = 256) -> list[Pair]:

@@ -72,3 +72,37 @@ def test_the_mix_is_fitted_to_the_better_head_and_its_confidence() -> None:
     assert fitted["temperature"] < 1.0  # sharpened: the right label gets more than 0.5
     mixed = cross.combine(head, noise, fitted["weight"], fitted["temperature"])
     assert all(m[y] > 0.5 for m, y in zip(mixed, labels, strict=True))
+
+
+def _probs(weight: np.ndarray, bias: np.ndarray, x: np.ndarray) -> np.ndarray:
+    logits = x @ weight.T + bias
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def test_adapt_moves_the_classifier_toward_new_labels_as_far_as_the_rows_justify() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    target = np.repeat([0, 1, 2], 40)
+    x = (centres[target] + 0.5 * rng.normal(size=(120, 16))).astype(np.float32)
+    # The base classifier knows classes 0 and 1 but calls class 2 "1".
+    w0 = np.stack([centres[0], centres[1] + centres[2], np.zeros(16)])
+    b0 = np.zeros(3)
+    labels = [cross.CLASSES[t] for t in target]
+    before = (_probs(w0, b0, x).argmax(axis=1) == target).mean()
+
+    weight, bias, strength = cross.adapt(w0, b0, x, labels)
+    assert strength in cross.STRENGTHS
+    after = (_probs(weight, bias, x).argmax(axis=1) == target).mean()
+    assert before < 0.75 and after > 0.95
+    # Held hard, it barely moves; held loosely, it moves further.
+    still, _, _ = cross.adapt(w0, b0, x, labels, strength=1e4)
+    loose, _, _ = cross.adapt(w0, b0, x, labels, strength=1e-3)
+    assert np.abs(still - w0).max() < 0.01
+    assert np.linalg.norm(loose - w0) > np.linalg.norm(weight - w0) * 0.99
+    # Too few rows to cross-validate: the strongest hold.
+    assert cross.adapt(w0, b0, x[:6], labels[:6])[2] == cross.STRENGTHS[-1]
+    with pytest.raises(ValueError, match="labels must be among"):
+        cross.adapt(w0, b0, x[:2], ["SUPPORTED", "HALLUCINATED"])
+    with pytest.raises(ValueError, match="no rows"):
+        cross.adapt(w0, b0, x[:0], [])

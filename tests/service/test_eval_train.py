@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from service.cli import main
@@ -302,3 +303,14 @@ def test_train_from_reviews_adds_them_to_the_shipped_head(
     held = len(check["claims"]) - kept
     assert 0 < held < len(check["claims"]) and card["rows"] == shipped.card["rows"] + kept
     assert f"on {held} held-out reviews: base accuracy" in captured.out and "-> new" in captured.out
+    # The cross head comes along: same encoder adapters, classifier refitted on the kept reviews.
+    from claims import cross
+
+    before, after = cross.load(default_head_path()), cross.load(tmp_path / "h")
+    assert before is not None and after is not None
+    assert [a["pairs"] for a in after.card["adapted"]] == [kept]
+    assert after.card["adapted"][0]["strength"] in cross.STRENGTHS
+    for name, array in before.arrays.items():
+        if name.startswith("encoder."):
+            np.testing.assert_array_equal(after.arrays[name], array)
+    assert not np.allclose(after.arrays["classifier.weight"], before.arrays["classifier.weight"])
