@@ -176,7 +176,7 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"{m.corpus} v{m.version}: {m.documents} documents, {m.passages} passages, "
             f"{m.rows - m.passages} tombstones, {m.dense} dense index, BM25, "
-            f"chunks of {m.chunk_tokens} tokens ({m.chunk_overlap} overlap), embedder {m.embedder}"
+            f"chunk budget {m.chunk_tokens} ({m.chunk_overlap} overlap), embedder {m.embedder}"
         )
         return 0
     _, hits = built.checker.search(args.name, args.query, args.k, args.mode)

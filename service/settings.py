@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     double_review_share: float = Field(
         0.1, ge=0.0, le=1.0, description="Share of flagged claims reviewed by two trainers."
     )
-    chunk_tokens: int = Field(200, ge=16, le=512, description="Passage size in tokens.")
+    chunk_tokens: int = Field(
+        200, ge=16, le=512, description="Passage size in the embedder's word pieces."
+    )
     chunk_overlap: int = Field(30, ge=0, description="Tokens repeated from the passage before.")
     search_mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
