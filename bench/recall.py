@@ -6,7 +6,8 @@ claim that has gold evidence (DISPUTED left out) is searched in the three
 modes. Prints and saves (bench/results/recall.json):
 
 - recall@k: the share of a claim's gold passages found in the top k, averaged
-  over claims (k = 1, 5, 10);
+  over claims (k = 1, 5, 10; 50 and 100 bound what a reranker of that many
+  fused candidates could reach);
 - hit@k: the share of claims with at least one gold passage in the top k;
 - MRR: the mean reciprocal rank of the first gold passage (0 beyond rank 100).
 
@@ -45,7 +46,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def metrics(gold: list[set[str]], ranked: list[list[str]]) -> dict[str, float]:
     out: dict[str, float] = {}
-    for k in (1, 5, 10):
+    for k in (1, 5, 10, 50, 100):
         out[f"recall@{k}"] = sum(
             len(g & set(r[:k])) / len(g) for g, r in zip(gold, ranked, strict=True)
         ) / len(gold)
@@ -106,7 +107,7 @@ def main() -> None:
                 continue
             results[name] = evaluate(name, folder, embedder, Path(work))
     header = f"{'dataset':<15}{'mode':<8}" + "".join(
-        f"{m:>10}" for m in ("R@1", "R@5", "R@10", "hit@5", "MRR", "q/s")
+        f"{m:>10}" for m in ("R@1", "R@5", "R@10", "R@50", "hit@5", "MRR", "q/s")
     )
     print(header)
     for name in args.datasets:
@@ -116,7 +117,7 @@ def main() -> None:
             r = results[name][mode]
             print(
                 f"{name:<15}{mode:<8}{r['recall@1']:>10.3f}{r['recall@5']:>10.3f}"
-                f"{r['recall@10']:>10.3f}{r['hit@5']:>10.3f}{r['mrr']:>10.3f}"
+                f"{r['recall@10']:>10.3f}{r['recall@50']:>10.3f}{r['hit@5']:>10.3f}{r['mrr']:>10.3f}"
                 f"{r['queries_per_s']:>10.1f}"
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
