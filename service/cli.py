@@ -480,6 +480,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         # The base's cross-encoder head was trained beside it: its classifier is refitted
         # on the new human labels (reviews, labelled sets), its encoder carried along.
         new_cross = training.adapt_cross(base_cross, examples, embedder)
+        if new_cross is not base_cross:  # a changed head gets the new version (checks record it)
+            new_cross.card["version"] = args.version
         new_cross.save(args.out)
         adapted = new_cross.card.get("adapted", [])
         print(

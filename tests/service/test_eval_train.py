@@ -308,7 +308,7 @@ def test_train_from_reviews_adds_them_to_the_shipped_head(
 
     before, after = cross.load(default_head_path()), cross.load(tmp_path / "h")
     assert before is not None and after is not None
-    assert [a["pairs"] for a in after.card["adapted"]] == [kept]
+    assert [a["pairs"] for a in after.card["adapted"]] == [kept] and after.version == "r-1"
     assert after.card["adapted"][0]["strength"] in cross.STRENGTHS
     for name, array in before.arrays.items():
         if name.startswith("encoder."):
