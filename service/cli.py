@@ -431,9 +431,9 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     if args.generate:
         from retrieval.ingest import read_paths
 
-        passages += training.passages_of(read_paths(args.generate), settings.chunk_tokens)
+        passages += training.passages_of(read_paths(args.generate), settings.chunk_tokens, embedder)
     if args.generate_corpus:
-        passages += _corpus_passages(settings, args.generate_corpus)
+        passages += _corpus_passages(settings, args.generate_corpus, embedder)
     if passages:
         try:
             made = training.generated_examples(passages, embedder, nlp, args.pairs, args.seed)
@@ -525,7 +525,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _corpus_passages(settings: Settings, name: str) -> list[Any]:
+def _corpus_passages(settings: Settings, name: str, embedder: Any) -> list[Any]:
     """The live documents of a service corpus, cut into passages."""
     from retrieval import snapshots
     from retrieval.types import Document
@@ -549,7 +549,7 @@ def _corpus_passages(settings: Settings, name: str) -> list[Any]:
         Document(row["id"], row.get("title") or row["id"], row["text"])
         for row in snapshots.documents(snapshot)
     )
-    return passages_of(documents, settings.chunk_tokens)
+    return passages_of(documents, settings.chunk_tokens, embedder)
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:

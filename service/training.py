@@ -92,13 +92,17 @@ def generated_examples(
     return [Example(p.claim, p.evidence, p.label, f"generated:{p.kind}") for p in pairs]
 
 
-def passages_of(documents: Iterable[Any], max_tokens: int = 200) -> list[Passage]:
-    """Documents (``retrieval.types.Document``) cut into passages as the index cuts them."""
-    from retrieval.ingest import chunk
+def passages_of(documents: Iterable[Any], max_tokens: int, embedder: Any) -> list[Passage]:
+    """Documents (``retrieval.types.Document``) cut into passages as the index cuts them.
+
+    Without overlap: generation should not read a sentence twice.
+    """
+    from retrieval.snapshots import Chunking
+    from retrieval.snapshots import passages_of as cut
 
     out = []
     for document in documents:
-        for p in chunk(document, max_tokens=max_tokens, overlap=0):
+        for p in cut(document, Chunking(max_tokens, 0), embedder):
             out.append(Passage(p.id, p.document_id, p.title, p.text, Span(p.start, p.end)))
     return out
 

@@ -314,3 +314,44 @@ def test_train_from_reviews_adds_them_to_the_shipped_head(
         if name.startswith("encoder."):
             np.testing.assert_array_equal(after.arrays[name], array)
     assert not np.allclose(after.arrays["classifier.weight"], before.arrays["classifier.weight"])
+
+
+def test_train_on_pairs_generated_from_a_service_corpus(
+    api: Api, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    rows = [
+        {
+            "id": f"city-{n}",
+            "title": city,
+            "text": f"{city} is a city in {country}. It had {n + 2} million inhabitants in "
+            f"{1990 + n}. {city} was founded in the year {1100 + 37 * n}. The river {river} "
+            f"flows through {city}. {city} hosted a large exhibition in {1950 + n}.",
+        }
+        for n, (city, country, river) in enumerate(
+            [
+                ("Paris", "France", "Seine"),
+                ("Vienna", "Austria", "Danube"),
+                ("Cairo", "Egypt", "Nile"),
+                ("London", "England", "Thames"),
+            ]
+        )
+    ]
+    response = api.client.post(
+        "/v1/corpora/docs/documents", json=rows, headers=api.headers("admin")
+    )
+    assert response.status_code == 201, response.text
+    monkeypatch.setenv("CLAIMSIEVE_DATA_DIR", str(api.settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        code = main(
+            ["train", "--generate-corpus", "docs", "--pairs", "30", "--out", str(tmp_path / "g")]
+        )
+        missing = main(["train", "--generate-corpus", "nope", "--out", str(tmp_path / "n")])
+    finally:
+        get_settings.cache_clear()
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    card = json.loads((tmp_path / "g" / "head.json").read_text())
+    assert card["trained_on"]["generated"] == card["rows"] > 0
+    assert "pairs from" in captured.err
+    assert missing == 1 and "no corpus named 'nope'" in captured.err
