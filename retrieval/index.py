@@ -11,12 +11,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 Kind = Literal["flat", "hnsw", "ivf"]
+
+
+class Rows(Protocol):
+    """Vectors that can be read a slice at a time: an array, or a file (``NpyRows``)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+class NpyRows:
+    """The rows of a ``.npy`` file, mapped only while a slice is read.
+
+    A mapping kept open for a whole build leaves every page it touched resident
+    (and counted in the process's memory) beside the index's own copy.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.shape: tuple[int, ...] = tuple(np.load(path, mmap_mode="r").shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> NDArray[Any]:
+        mapped = np.load(self.path, mmap_mode="r")
+        try:
+            return np.array(mapped[key])
+        finally:
+            del mapped
 
 
 @dataclass(frozen=True)
@@ -59,11 +92,10 @@ class DenseIndex:
         self.dim = int(index.d)
 
     @classmethod
-    def build(cls, vectors: NDArray[np.float32], dim: int, config: DenseConfig) -> DenseIndex:
-        """Build the kind ``config`` picks for ``len(vectors)`` rows."""
+    def build(cls, vectors: Rows, dim: int, config: DenseConfig) -> DenseIndex:
+        """Build the kind ``config`` picks for ``len(vectors)`` rows (read in slices)."""
         import faiss
 
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         kind = config.kind_for(len(vectors))
         index: Any
         if kind == "flat":
@@ -77,11 +109,12 @@ class DenseIndex:
             )
             quantizer = faiss.IndexFlatIP(dim)
             index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
-            sample = vectors
             if len(vectors) > 64 * lists:
                 chosen = np.random.default_rng(0).choice(len(vectors), 64 * lists, replace=False)
                 sample = vectors[np.sort(chosen)]
-            index.train(sample)
+            else:
+                sample = vectors[:]
+            index.train(np.ascontiguousarray(sample, dtype=np.float32))
         dense = cls(kind, index, config)
         dense.add(vectors)
         return dense
@@ -89,8 +122,8 @@ class DenseIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def add(self, vectors: NDArray[np.float32], batch: int = 65_536) -> None:
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+    def add(self, vectors: Rows, batch: int = 65_536) -> None:
+        if len(vectors.shape) != 2 or vectors.shape[1] != self.dim:
             raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
         for start in range(0, len(vectors), batch):
             self._index.add(np.ascontiguousarray(vectors[start : start + batch], np.float32))

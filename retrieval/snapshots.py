@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 from retrieval.embedders import Embedder
 from retrieval.errors import IngestError, SnapshotError
-from retrieval.index import DenseConfig, DenseIndex, Kind
+from retrieval.index import DenseConfig, DenseIndex, Kind, NpyRows
 from retrieval.ingest import chunk
 from retrieval.sparse import SparseIndex, write_index
 from retrieval.text import titled
@@ -700,8 +700,7 @@ class Builder:
             json.dumps({str(row): found for row, found in sorted(unusual.items())})
         )
         self._write_documents()
-        vectors = np.load(self.tmp / "vectors.npy", mmap_mode="r")
-        kind = self._write_dense(vectors)
+        kind = self._write_dense(NpyRows(self.tmp / "vectors.npy"))
         self._write_sparse()
         manifest = Manifest(
             self.corpus,
@@ -745,7 +744,7 @@ class Builder:
                         out.write(json.dumps(record, ensure_ascii=False) + "\n")
         (self.tmp / "documents.new.jsonl").unlink()
 
-    def _write_dense(self, vectors: NDArray[np.float32]) -> Kind:
+    def _write_dense(self, vectors: NpyRows) -> Kind:
         kind = self.dense_config.kind_for(self._rows)
         previous = self.previous
         if kind == "flat":

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -119,6 +120,29 @@ def test_approximate_indexes_grow_by_adding_and_honour_tombstones(tmp_path: Path
     assert search(second, embedder, "X: A zebra.", 1, "dense")[0].passage.document_id == "x"
     hits = search(second, embedder, "Item 5 has colour 5 and size 5", 10, "dense")
     assert "d5" not in {h.passage.document_id for h in hits}
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_an_index_built_from_a_vector_file_equals_one_built_from_memory(
+    tmp_path: Path, kind
+) -> None:
+    from retrieval.index import DenseIndex, NpyRows
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.save(tmp_path / "v.npy", vectors)
+    rows = NpyRows(tmp_path / "v.npy")
+    assert len(rows) == 3000 and rows.shape == (3000, 16)
+    np.testing.assert_array_equal(rows[10:20], vectors[10:20])
+    np.testing.assert_array_equal(rows[np.array([3, 7])], vectors[[3, 7]])
+    config = DenseConfig(kind=kind, ivf_lists=16)
+    from_file = DenseIndex.build(rows, 16, config)
+    from_memory = DenseIndex.build(vectors, 16, config)
+    queries = vectors[:20]
+    np.testing.assert_array_equal(
+        from_file.search(queries, 5)[1], from_memory.search(queries, 5)[1]
+    )
 
 
 def test_auto_picks_the_approximate_kind_above_the_threshold(tmp_path: Path) -> None:
