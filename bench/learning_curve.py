@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from claims import cross, metrics  # noqa: E402
+from claims import cross  # noqa: E402
 from claims import head as heads  # noqa: E402
 from claims.datasets import gold_evidence, read_corpus, read_items, split  # noqa: E402
 from claims.features import FEATURES, FeatureExtractor  # noqa: E402
@@ -52,22 +52,7 @@ def score(
     gold: list[str],
     mate: tuple[np.ndarray, float, float] | None,
 ) -> dict[str, Any]:
-    scores = head.scores(x)
-    if mate is not None:
-        scores = cross.combine(scores, *mate)
-    pred = [max(s, key=lambda k: s[k]) for s in scores]
-    summary = metrics.summary(metrics.confusion(gold, pred))
-    return {
-        "accuracy": round(summary["accuracy"], 4),
-        "macro_f1": round(summary["macro_f1"], 4),
-        "ece": round(
-            metrics.expected_calibration_error(
-                [max(s.values()) for s in scores], [p == g for p, g in zip(pred, gold, strict=True)]
-            )
-            or 0.0,
-            4,
-        ),
-    }
+    return {k: round(v or 0.0, 4) for k, v in training.score(head, x, gold, mate).items()}
 
 
 def curve(

@@ -497,13 +497,16 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     if held:
         x_held = training.featurize(held, extractor, progress=False)
         labels = [e.label for e in held]
-        pairs = training.cross_pairs(held, embedder) if base_cross is not None else []
-        before = (
-            training.score(base, x_held, labels, (base_cross, pairs) if base_cross else None)
-            if base is not None
-            else None
-        )
-        after = training.score(head, x_held, labels, (new_cross, pairs) if new_cross else None)
+        mixes: tuple[Any, Any] = (None, None)
+        if base_cross is not None and new_cross is not None:
+            # One forward pass; the two classifiers read the same pooled vectors.
+            pooled = base_cross.pooled(training.cross_pairs(held, embedder))
+            mixes = (
+                (base_cross.classify(pooled), *base_cross.mix),
+                (new_cross.classify(pooled), *new_cross.mix),
+            )
+        before = training.score(base, x_held, labels, mixes[0]) if base is not None else None
+        after = training.score(head, x_held, labels, mixes[1])
 
         def shown(figures: dict[str, float | None]) -> str:
             return " ".join(f"{k} {v:.4f}" for k, v in figures.items() if v is not None)

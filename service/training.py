@@ -147,19 +147,19 @@ def score(
     head: Head,
     x: NDArray[np.float32],
     labels: Sequence[str],
-    cross: tuple[CrossHead, Sequence[Pair]] | None = None,
+    cross: tuple[NDArray[np.float64], float, float] | None = None,
 ) -> dict[str, float | None]:
     """Accuracy, macro-F1 and ECE of ``head`` on labelled feature rows.
 
-    With ``cross`` (a cross head and the rows' pairs), of the two mixed as served.
+    With ``cross`` (the cross head's probabilities of the rows, and its mix weight
+    and temperature), of the two mixed as served.
     """
     from claims import metrics
     from claims.cross import combine
 
     scores = head.scores(x)
     if cross is not None:
-        mate, pairs = cross
-        scores = combine(scores, mate.scores(pairs), *mate.mix)
+        scores = combine(scores, *cross)
     pred = [max(s, key=lambda k: s[k]) for s in scores]
     summary = metrics.summary(metrics.confusion(list(labels), pred))
     return {
