@@ -10,7 +10,10 @@ multiple of exact search's, measured in the same run, one query at a time
 (as a check's claims arrive) and in one batch. Build time and index memory
 are printed and saved (bench/results/ann.json).
 
-    python bench/ann.py [--n 1000000] [--kinds hnsw ivf] [--threads 2]
+``ivfpq`` re-scores its candidates from the vectors themselves; the service
+reads them from the snapshot's memory-mapped file, here from memory.
+
+    python bench/ann.py [--n 1000000] [--kinds hnsw ivf ivfpq] [--threads 2]
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1_000)
-    parser.add_argument("--kinds", nargs="+", default=["hnsw", "ivf"])
+    parser.add_argument("--kinds", nargs="+", default=["hnsw", "ivf", "ivfpq"])
     parser.add_argument("--threads", type=int, default=0, help="FAISS threads (0: all cores)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ann.json")
     args = parser.parse_args()
@@ -113,12 +116,16 @@ def main() -> None:
         flush=True,
     )
     del exact
-    sweeps = {"hnsw": ("hnsw_ef_search", [64, 128, 256, 512]), "ivf": ("ivf_probe", [16, 32, 64])}
+    sweeps = {
+        "hnsw": ("hnsw_ef_search", [64, 128, 256, 512]),
+        "ivf": ("ivf_probe", [16, 32, 64]),
+        "ivfpq": ("pq_refine", [5, 10, 20, 40]),
+    }
     for kind in args.kinds:
         config = DenseConfig(kind=kind)
         before = rss_mb()
         started = time.perf_counter()
-        index = DenseIndex.build(base, DIM, config)
+        index = DenseIndex.build(base, DIM, config, exact=base)
         build_s = time.perf_counter() - started
         path = args.out.parent / f"ann-{kind}.faiss"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +142,12 @@ def main() -> None:
         print(f"{kind}: build {build_s:.1f} s, {memory_mb:.0f} MB", flush=True)
         knob, values = sweeps[kind]
         for value in values:
-            tuned = DenseIndex(kind, index._index, replace(config, **{knob: value}))  # noqa: SLF001
+            tuned = DenseIndex(
+                kind,
+                index._index,  # noqa: SLF001
+                replace(config, **{knob: value}),
+                exact=base,
+            )
             found = timed_search(tuned, queries, k, one_by_one)
             recall = float(
                 np.mean(

@@ -1,10 +1,15 @@
 """Dense inner-product search over normalised vectors (inner product = cosine), with FAISS.
 
-Three kinds: ``flat`` (exact, for small corpora), ``hnsw`` (a graph, fast and
-accurate, slower to build) and ``ivf`` (inverted lists over k-means cells,
-quick to build). Rows are addressed by position (0..n-1); the snapshot keeps
-the id map beside the index. Deleted rows are excluded at search time with a
-FAISS id selector, so an approximate index never has to be rebuilt to delete.
+Four kinds: ``flat`` (exact, for small corpora), ``hnsw`` (a graph, fast and
+accurate, slower to build), ``ivf`` (inverted lists over k-means cells, quick
+to build) and ``ivfpq`` (the same lists holding product-quantised codes, a
+quarter of a byte per dimension instead of four). ``hnsw`` and ``ivf`` keep
+every vector in memory; ``ivfpq`` keeps only the codes and re-scores its
+candidates exactly from the vectors, which the snapshot memory-maps from its
+file, so its memory is a sixteenth of theirs. Rows are addressed by position
+(0..n-1); the snapshot keeps the id map beside the index. Deleted rows are
+excluded at search time with a FAISS id selector, so an approximate index
+never has to be rebuilt to delete.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-Kind = Literal["flat", "hnsw", "ivf"]
+Kind = Literal["flat", "hnsw", "ivf", "ivfpq"]
+TRAINING_ROWS = 131_072  # ivfpq: rows its cells are trained on at most
+PQ_TRAINING_ROWS = 65_536  # ivfpq: rows its codes are trained on at most
 
 
 class Rows(Protocol):
@@ -65,16 +72,18 @@ class DenseConfig:
         hnsw_ef_search: Candidate list while searching HNSW.
         ivf_lists: Cells of IVF; 0 means about 4·√n.
         ivf_probe: Cells visited per IVF query.
+        pq_refine: ``ivfpq`` re-scores ``pq_refine × k`` candidates exactly for ``k`` results.
     """
 
-    kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
-    ann: Literal["hnsw", "ivf"] = "ivf"
+    kind: Literal["auto", "flat", "hnsw", "ivf", "ivfpq"] = "auto"
+    ann: Literal["hnsw", "ivf", "ivfpq"] = "ivfpq"
     ann_threshold: int = 200_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 64
     hnsw_ef_search: int = 128
     ivf_lists: int = 0
     ivf_probe: int = 32
+    pq_refine: int = 20
 
     def kind_for(self, rows: int) -> Kind:
         if self.kind != "auto":
@@ -82,17 +91,48 @@ class DenseConfig:
         return self.ann if rows >= self.ann_threshold else "flat"
 
 
-class DenseIndex:
-    """A FAISS index of one of the three kinds, searched with optional excluded rows."""
+def _sample(vectors: Rows, size: int, window: int = 65_536) -> NDArray[Any]:
+    """``size`` rows drawn at random, read a window at a time.
 
-    def __init__(self, kind: Kind, index: Any, config: DenseConfig) -> None:
+    Gathering scattered rows of a mapped file in one go touches nearly every
+    page of it, and each touched page counts in memory while the file is mapped.
+    """
+    if len(vectors) <= size:
+        return np.asarray(vectors[:])
+    chosen = np.sort(np.random.default_rng(0).choice(len(vectors), size, replace=False))
+    bounds = np.searchsorted(chosen, np.arange(0, len(vectors) + window, window))
+    out = np.empty((size, vectors.shape[1]), dtype=np.float32)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b > a:
+            out[a:b] = vectors[chosen[a:b]]
+    return out
+
+
+def _subquantizers(dim: int) -> int:
+    """Product-quantiser parts of about four dimensions each (a divisor of ``dim``)."""
+    return max(m for m in range(1, dim // 4 + 1) if dim % m == 0) if dim >= 4 else 1
+
+
+class DenseIndex:
+    """A FAISS index of one of the four kinds, searched with optional excluded rows.
+
+    ``exact`` (the vectors themselves, usually a memory map) lets ``ivfpq``
+    re-score its candidates; without it ``ivfpq`` returns its approximate scores.
+    """
+
+    def __init__(
+        self, kind: Kind, index: Any, config: DenseConfig, exact: Rows | None = None
+    ) -> None:
         self.kind = kind
         self._index = index
         self._config = config
+        self._exact = exact
         self.dim = int(index.d)
 
     @classmethod
-    def build(cls, vectors: Rows, dim: int, config: DenseConfig) -> DenseIndex:
+    def build(
+        cls, vectors: Rows, dim: int, config: DenseConfig, exact: Rows | None = None
+    ) -> DenseIndex:
         """Build the kind ``config`` picks for ``len(vectors)`` rows (read in slices)."""
         import faiss
 
@@ -107,15 +147,24 @@ class DenseIndex:
             lists = config.ivf_lists or max(
                 1, min(len(vectors) // 39, int(4 * len(vectors) ** 0.5))
             )
+            # ivfpq bounds its training rows too, so its build's memory stays flat.
+            cap = 64 * lists if kind == "ivf" else min(64 * lists, TRAINING_ROWS)
+            sample = _sample(vectors, cap)
+            sample = np.ascontiguousarray(sample, dtype=np.float32)
             quantizer = faiss.IndexFlatIP(dim)
             index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
-            if len(vectors) > 64 * lists:
-                chosen = np.random.default_rng(0).choice(len(vectors), 64 * lists, replace=False)
-                sample = vectors[np.sort(chosen)]
-            else:
-                sample = vectors[:]
-            index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        dense = cls(kind, index, config)
+            index.train(sample)  # the cells
+            if kind == "ivfpq":  # then the codes, on fewer rows: their residuals are copies
+                sample = np.ascontiguousarray(sample[:: max(1, len(sample) // PQ_TRAINING_ROWS)])
+                # 256 centroids per part, fewer when the sample cannot train that many
+                bits = max(1, min(8, int(np.log2(len(sample)))))
+                if len(sample) < 2**bits:  # a single row: repeated, so training can run
+                    sample = np.resize(sample, (2**bits, dim))
+                index = faiss.IndexIVFPQ(
+                    quantizer, dim, lists, _subquantizers(dim), bits, faiss.METRIC_INNER_PRODUCT
+                )
+                index.train(sample)  # the cells are trained already: only the codes
+        dense = cls(kind, index, config, exact)
         dense.add(vectors)
         return dense
 
@@ -141,15 +190,36 @@ class DenseIndex:
             selector = faiss.IDSelectorNot(batch)
         if self.kind == "hnsw":
             params: Any = faiss.SearchParametersHNSW(efSearch=max(self._config.hnsw_ef_search, k))
-        elif self.kind == "ivf":
+        elif self.kind in ("ivf", "ivfpq"):
             params = faiss.SearchParametersIVF(nprobe=self._config.ivf_probe)
         else:
             params = faiss.SearchParameters()
         if selector is not None:
             params.sel = selector
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        scores, rows = self._index.search(queries, k, params=params)
+        refine = self.kind == "ivfpq" and self._exact is not None
+        fetch = min(max(len(self), 1), k * self._config.pq_refine) if refine else k
+        scores, rows = self._index.search(queries, fetch, params=params)
         del selector, batch
+        if refine:
+            return self._refine(queries, rows, k)
+        return scores, rows
+
+    def _refine(
+        self, queries: NDArray[np.float32], candidates: NDArray[np.int64], k: int
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """The ``k`` candidates of each query with the highest exact inner product."""
+        assert self._exact is not None
+        scores = np.full((len(queries), k), np.finfo(np.float32).min, dtype=np.float32)
+        rows = np.full((len(queries), k), -1, dtype=np.int64)
+        for i, (query, found) in enumerate(zip(queries, candidates, strict=True)):
+            found = np.sort(found[found >= 0])  # in file order: fewer, longer reads
+            if not len(found):
+                continue
+            exact = np.asarray(self._exact[found], dtype=np.float32) @ query
+            best = np.argsort(-exact, kind="stable")[:k]
+            scores[i, : len(best)] = exact[best]
+            rows[i, : len(best)] = found[best]
         return scores, rows
 
     def save(self, path: Path) -> None:
@@ -158,7 +228,9 @@ class DenseIndex:
         faiss.write_index(self._index, str(path))
 
     @classmethod
-    def load(cls, path: Path, kind: Kind, config: DenseConfig) -> DenseIndex:
+    def load(
+        cls, path: Path, kind: Kind, config: DenseConfig, exact: Rows | None = None
+    ) -> DenseIndex:
         import faiss
 
-        return cls(kind, faiss.read_index(str(path)), config)
+        return cls(kind, faiss.read_index(str(path)), config, exact)

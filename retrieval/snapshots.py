@@ -67,7 +67,7 @@ class Manifest:
     documents: int
     embedder: str
     dim: int
-    dense: str  # flat, hnsw or ivf
+    dense: str  # flat, hnsw, ivf or ivfpq
     created_at: str
     chunk_tokens: int = 200
     chunk_overlap: int = 30
@@ -801,7 +801,12 @@ def load(folder: Path, dense_config: DenseConfig | None = None) -> Snapshot:
         if manifest.dense == "flat":
             dense = DenseIndex.build(np.asarray(vectors), manifest.dim, DenseConfig(kind="flat"))
         else:
-            dense = DenseIndex.load(folder / "index.faiss", manifest.dense, dense_config)  # type: ignore[arg-type]
+            dense = DenseIndex.load(
+                folder / "index.faiss",
+                manifest.dense,  # type: ignore[arg-type]
+                dense_config,
+                exact=vectors,
+            )
         sparse = SparseIndex.load(folder / "bm25", manifest.rows)
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise SnapshotError(f"cannot load snapshot {folder}: {exc}") from exc

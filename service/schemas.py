@@ -206,7 +206,7 @@ class CorpusOut(BaseModel):
     documents: int
     passages: int = Field(description="Live passages.")
     tombstones: int = Field(description="Passages of deleted documents, until a rebuild.")
-    dense_index: str = Field(description="flat, hnsw or ivf.")
+    dense_index: str = Field(description="flat, hnsw, ivf or ivfpq.")
     embedder: str | None
     created_at: datetime
     updated_at: datetime | None

@@ -55,13 +55,18 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     dense_weight: float = Field(1.0, ge=0.0)
     sparse_weight: float = Field(1.0, ge=0.0)
-    dense_index: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+    dense_index: Literal["auto", "flat", "hnsw", "ivf", "ivfpq"] = Field(
         "auto", description="auto: flat below ann_threshold passages, ann_kind above."
     )
-    ann_kind: Literal["hnsw", "ivf"] = "ivf"
+    ann_kind: Literal["hnsw", "ivf", "ivfpq"] = Field(
+        "ivfpq",
+        description="ivfpq keeps compressed codes in memory (about 100 bytes a passage) and "
+        "re-scores candidates from the memory-mapped vectors; hnsw and ivf keep every vector.",
+    )
     ann_threshold: int = Field(200_000, ge=1)
     hnsw_ef_search: int = Field(128, ge=1)
     ivf_probe: int = Field(32, ge=1)
+    pq_refine: int = Field(20, ge=1, description="ivfpq: candidates re-scored per result.")
     retain_versions: int = Field(3, ge=1, description="Snapshot folders kept per corpus.")
     reranker_path: Path | None = Field(
         None, description="A sentence-transformers CrossEncoder folder; reranks fused results."
@@ -108,6 +113,7 @@ class Settings(BaseSettings):
             ann_threshold=self.ann_threshold,
             hnsw_ef_search=self.hnsw_ef_search,
             ivf_probe=self.ivf_probe,
+            pq_refine=self.pq_refine,
         )
 
     def fusion(self) -> Fusion:

@@ -103,7 +103,7 @@ def test_deleted_documents_never_come_back_and_compaction_drops_them(tmp_path: P
     assert all(third.row(r)["document_id"] == d["id"] for d in stored for r, _, _ in d["rows"])
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivf", "ivfpq"])
 def test_approximate_indexes_grow_by_adding_and_honour_tombstones(tmp_path: Path, kind) -> None:
     embedder = FakeEmbedder()
     dense = DenseConfig(kind=kind)
@@ -122,7 +122,7 @@ def test_approximate_indexes_grow_by_adding_and_honour_tombstones(tmp_path: Path
     assert "d5" not in {h.passage.document_id for h in hits}
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf", "ivfpq"])
 def test_an_index_built_from_a_vector_file_equals_one_built_from_memory(
     tmp_path: Path, kind
 ) -> None:
@@ -146,9 +146,43 @@ def test_an_index_built_from_a_vector_file_equals_one_built_from_memory(
 
 
 def test_auto_picks_the_approximate_kind_above_the_threshold(tmp_path: Path) -> None:
-    dense = DenseConfig(kind="auto", ann="ivf", ann_threshold=50)
+    dense = DenseConfig(kind="auto", ann_threshold=50)
     docs = [Document(f"d{i}", "T", f"Number {i} is here.") for i in range(60)]
-    assert build(tmp_path, 1, FakeEmbedder(), docs, dense=dense).manifest.dense == "ivf"
+    assert build(tmp_path, 1, FakeEmbedder(), docs, dense=dense).manifest.dense == "ivfpq"
+
+
+def test_ivfpq_keeps_codes_and_rescores_its_candidates_exactly(tmp_path: Path) -> None:
+    from retrieval.index import DenseIndex
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(40, 64)).astype(np.float32)
+    vectors = centres[rng.integers(0, 40, 20_000)] + rng.normal(size=(20_000, 64)).astype(
+        np.float32
+    ) * np.float32(0.15)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.save(tmp_path / "v.npy", vectors)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    exact = DenseIndex.build(vectors, 64, DenseConfig(kind="flat"))
+    sizes = {}
+    for kind in ("ivf", "ivfpq"):
+        index = DenseIndex.build(vectors, 64, DenseConfig(kind=kind))
+        index.save(tmp_path / f"{kind}.faiss")
+        sizes[kind] = (tmp_path / f"{kind}.faiss").stat().st_size
+    # A sixteenth of the flat vectors' bytes, plus ids and cells.
+    assert sizes["ivfpq"] < sizes["ivf"] / 6
+    loaded = DenseIndex.load(tmp_path / "ivfpq.faiss", "ivfpq", DenseConfig(), exact=mapped)
+    queries = vectors[:50] + np.float32(0.05)
+    excluded = np.array([3, 17, 42], dtype=np.int64)
+    scores, rows = loaded.search(queries, 10, excluded)
+    true_scores, true_rows = exact.search(queries, 10, excluded)
+    assert not set(rows.ravel()) & set(excluded)
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, vectors[rows]), rtol=1e-5)
+    assert (np.diff(scores, axis=1) <= 0).all()
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, true_rows, strict=True)])
+    assert recall >= 0.95
+    # Without the vectors it answers from the codes alone: scores are approximations.
+    approximate = DenseIndex.load(tmp_path / "ivfpq.faiss", "ivfpq", DenseConfig())
+    assert not np.allclose(approximate.search(queries, 10)[0], true_scores, atol=1e-4)
 
 
 def test_a_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:
@@ -229,14 +263,16 @@ docs_strategy = st.lists(
     st.lists(words, min_size=1, max_size=3),
     st.integers(1, 8),
     st.sampled_from(["hybrid", "dense", "sparse"]),
+    st.sampled_from(["flat", "ivfpq"]),
 )
-def test_search_properties(tmp_path_factory, rows, deleted, query_words, k, mode) -> None:
+def test_search_properties(tmp_path_factory, rows, deleted, query_words, k, mode, kind) -> None:
     root = tmp_path_factory.mktemp("prop")
     embedder = FakeEmbedder()
     docs = [Document(f"d{i}", f"T{i}", " ".join(ws) + ".") for i, ws in rows]
-    first = build(root, 1, embedder, docs)
+    dense = DenseConfig(kind=kind)
+    first = build(root, 1, embedder, docs, dense=dense)
     gone = {f"d{i}" for i in deleted}
-    second = build(root, 2, embedder, delete=sorted(gone), previous=first)
+    second = build(root, 2, embedder, delete=sorted(gone), previous=first, dense=dense)
     live = {d.id for d in docs} - gone
     query = " ".join(query_words)
     hits = search(second, embedder, query, k, mode)
