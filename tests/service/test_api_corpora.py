@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import Api
+from tests.conftest import Api, FakeEmbedder, make_settings, open_api
 
 
 def test_new_documents_make_a_new_version_without_reembedding_old_ones(api: Api) -> None:
@@ -141,3 +141,17 @@ def test_change_routes_answer_problems(api: Api) -> None:
     )
     # Nothing above made a version.
     assert api.client.get("/v1/corpora/docs", headers=admin).json()["version"] == 1
+
+
+def test_a_corpus_above_the_threshold_is_served_from_the_compressed_index(tmp_path) -> None:
+    # The settings' ann_kind default (ivfpq) above a threshold every corpus passes.
+    for api in open_api(make_settings(tmp_path, ann_threshold=1), FakeEmbedder()):
+        admin = api.headers("admin")
+        shown = api.client.get("/v1/corpora/docs", headers=admin).json()
+        assert shown["dense_index"] == "ivfpq"
+        query = {"q": "Marie Curie was born in Warsaw", "k": 2, "mode": "dense"}
+        found = api.client.get("/v1/corpora/docs/search", params=query, headers=admin).json()
+        assert found["results"][0]["document_id"] == "curie"
+        api.client.delete("/v1/corpora/docs/documents/curie", headers=admin)
+        found = api.client.get("/v1/corpora/docs/search", params=query, headers=admin).json()
+        assert "curie" not in {r["document_id"] for r in found["results"]}
