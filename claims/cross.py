@@ -243,8 +243,13 @@ def train(
     model_path: Path | None = None,
     card: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
+    init: CrossHead | None = None,
 ) -> CrossHead:
-    """Fit adapters and classifier on labelled pairs (classes balanced, times each weight)."""
+    """Fit adapters and classifier on labelled pairs (classes balanced, times each weight).
+
+    ``init``: a head whose adapters and classifier training continues from
+    (e.g. one trained on generated pairs first); by default they start afresh.
+    """
     import torch
 
     unknown = {p.label for p in pairs} - set(CLASSES)
@@ -253,12 +258,18 @@ def train(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tokenizer, encoder, classifier = _build(model_path, RANK, ALPHA)
+    if init is not None:
+        trained = {f"encoder.{n}": p for n, p in encoder.named_parameters() if p.requires_grad}
+        trained |= {f"classifier.{n}": p for n, p in classifier.named_parameters()}
+        with torch.no_grad():
+            for name, parameter in trained.items():
+                parameter.copy_(torch.from_numpy(init.arrays[name].astype(np.float32)))
     params = [p for p in encoder.parameters() if p.requires_grad] + list(classifier.parameters())
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     steps = epochs * math.ceil(len(pairs) / batch_size)
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
     )
     counts = {c: sum(p.weight for p in pairs if p.label == c) for c in CLASSES}
     total = sum(counts.values())
@@ -303,6 +314,7 @@ def train(
         "lr": lr,
         "pairs": len(pairs),
         "classes": list(CLASSES),
+        **({"continued_from": init.card} if init is not None else {}),
         **(card or {}),
     }
     print(f"cross head: {len(pairs)} pairs, {epochs} epochs", file=sys.stderr)

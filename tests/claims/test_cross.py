@@ -36,6 +36,14 @@ def test_training_learns_saves_small_and_loads_the_same(tmp_path: Path) -> None:
     assert loaded is not None and loaded.version == "t1"
     np.testing.assert_allclose(loaded.scores(PAIRS), scores, atol=0.02)
     assert cross.load(tmp_path / "none") is None
+    # Training can continue from a head: with a zero learning rate nothing moves from it,
+    # while a fresh start (random adapters and classifier) is another head altogether.
+    kept = cross.train(PAIRS, epochs=1, batch_size=3, lr=0.0, init=head)
+    for name, array in head.arrays.items():
+        np.testing.assert_array_equal(kept.arrays[name], array, err_msg=name)
+    assert kept.card["continued_from"]["version"] == "t1"
+    fresh = cross.train(PAIRS, epochs=1, batch_size=3, lr=0.0, seed=1)
+    assert not np.allclose(fresh.arrays["classifier.weight"], head.arrays["classifier.weight"])
 
 
 def test_bad_labels_and_formats_are_refused(tmp_path: Path) -> None:
