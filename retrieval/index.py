@@ -149,8 +149,7 @@ class DenseIndex:
             )
             # ivfpq bounds its training rows too, so its build's memory stays flat.
             cap = 64 * lists if kind == "ivf" else min(64 * lists, TRAINING_ROWS)
-            sample = _sample(vectors, cap)
-            sample = np.ascontiguousarray(sample, dtype=np.float32)
+            sample = np.ascontiguousarray(_sample(vectors, cap), dtype=np.float32)
             quantizer = faiss.IndexFlatIP(dim)
             index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
             index.train(sample)  # the cells
