@@ -1,10 +1,12 @@
 """MiniLM read as a cross-encoder: the claim and its best evidence sentences in one input.
 
-The packaged all-MiniLM-L6-v2 stays frozen; what is learned is small —
-low-rank adapters (LoRA) on every linear layer of its six transformer blocks
-and a three-way classifier on the mean-pooled output — so a trained head is a
-few hundred kilobytes of arrays (``cross.npz``, float16, no pickle) next to a
-JSON card, loaded onto the installed weights at start-up.
+By default the packaged all-MiniLM-L6-v2 stays frozen and what is learned is
+small — low-rank adapters (LoRA) on every linear layer of its six transformer
+blocks and a three-way classifier on the mean-pooled output — so a trained
+head is a few hundred kilobytes of arrays (``cross.npz``, float16, no pickle)
+next to a JSON card, loaded onto the installed weights at start-up. With
+``tune="layers"`` the six blocks themselves are trained (the word-piece
+embeddings stay the packaged ones): more capacity, and a 21 MB head.
 
 The input is ``claim [SEP] title: sentence title: sentence ...``: the evidence
 sentences most similar to the claim (``claims.features``' ranking), best first,
@@ -44,6 +46,8 @@ TARGETS = (
     "output.dense",
 )
 FORMAT = "cross/1"
+TUNINGS = ("adapters", "layers")
+LEARNING_RATES = {"adapters": 5e-4, "layers": 3e-5}
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,19 @@ def _modules(model_path: Path | None) -> tuple[Any, Any]:
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
 
 
-def _build(model_path: Path | None, rank: int, alpha: float) -> tuple[Any, Any, Any]:
-    """The frozen encoder with zero-initialised adapters, and a fresh classifier."""
+def _build(
+    model_path: Path | None, rank: int, alpha: float, tune: str = "adapters"
+) -> tuple[Any, Any, Any]:
+    """The encoder made ready to learn, and a fresh classifier.
+
+    ``adapters``: frozen, with zero-initialised adapters; ``layers``: its
+    transformer blocks trainable, the embeddings frozen.
+    """
     import torch
     from torch import nn
+
+    if tune not in TUNINGS:
+        raise ValueError(f"tune must be one of {TUNINGS}, got {tune!r}")
 
     class LoRALinear(nn.Module):
         def __init__(self, base: nn.Linear) -> None:
@@ -89,6 +102,10 @@ def _build(model_path: Path | None, rank: int, alpha: float) -> tuple[Any, Any, 
 
     tokenizer, encoder = _modules(model_path)
     encoder.requires_grad_(False)
+    classifier = nn.Linear(encoder.config.hidden_size, len(CLASSES))
+    if tune == "layers":
+        encoder.encoder.requires_grad_(True)
+        return tokenizer, encoder, classifier
     for block in encoder.encoder.layer:
         for target in TARGETS:
             *parents, leaf = target.split(".")
@@ -96,11 +113,10 @@ def _build(model_path: Path | None, rank: int, alpha: float) -> tuple[Any, Any, 
             for name in parents:
                 owner = getattr(owner, name)
             setattr(owner, leaf, LoRALinear(getattr(owner, leaf)))
-    classifier = nn.Linear(encoder.config.hidden_size, len(CLASSES))
     return tokenizer, encoder, classifier
 
 
-def _adapter_names(encoder: Any) -> list[str]:
+def _trained_names(encoder: Any) -> list[str]:
     return [name for name, p in encoder.named_parameters() if p.requires_grad]
 
 
@@ -113,7 +129,7 @@ def _pooled(tokenizer: Any, encoder: Any, pairs: Sequence[Pair]) -> Any:
         max_length=MAX_LENGTH,
         padding=True,
         return_tensors="pt",
-    )
+    ).to(encoder.device)
     hidden = encoder(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
@@ -146,11 +162,11 @@ class CrossHead:
         self.arrays = arrays
         # The classifier is applied in numpy (classify); only the encoder runs in torch.
         self._tokenizer, self._encoder, _ = _build(
-            model_path, int(card["rank"]), float(card["alpha"])
+            model_path, int(card["rank"]), float(card["alpha"]), card.get("tuned", "adapters")
         )
         state = dict(self._encoder.named_parameters())
         with torch.no_grad():
-            for name in _adapter_names(self._encoder):
+            for name in _trained_names(self._encoder):
                 state[name].copy_(torch.from_numpy(arrays[f"encoder.{name}"].astype(np.float32)))
         self._encoder.eval()
         self._batch_size = batch_size
@@ -238,32 +254,44 @@ def train(
     pairs: Sequence[Pair],
     epochs: int = 2,
     batch_size: int = 16,
-    lr: float = 5e-4,
+    lr: float | None = None,
     seed: int = 0,
     model_path: Path | None = None,
     card: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
     init: CrossHead | None = None,
+    tune: str = "adapters",
+    device: str | None = None,
 ) -> CrossHead:
-    """Fit adapters and classifier on labelled pairs (classes balanced, times each weight).
+    """Fit the encoder's trainable part and the classifier on labelled pairs.
 
-    ``init``: a head whose adapters and classifier training continues from
-    (e.g. one trained on generated pairs first); by default they start afresh.
+    Classes are balanced, times each pair's weight. ``init``: a head (of the
+    same ``tune``) whose weights training continues from (e.g. one trained on
+    generated pairs first); by default they start afresh. ``tune``: see
+    :data:`TUNINGS`. ``lr``: the peak learning rate (default: :data:`LEARNING_RATES`
+    of ``tune``). ``device``: where to train (default: CUDA when there is
+    one); the head returned runs on the CPU.
     """
     import torch
 
     unknown = {p.label for p in pairs} - set(CLASSES)
     if unknown:
         raise ValueError(f"labels must be among {CLASSES}, got {sorted(unknown)}")
+    if init is not None and init.card.get("tuned", "adapters") != tune:
+        raise ValueError(f"init was tuned as {init.card.get('tuned', 'adapters')}, not {tune}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    tokenizer, encoder, classifier = _build(model_path, RANK, ALPHA)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    lr = LEARNING_RATES[tune] if lr is None else lr
+    tokenizer, encoder, classifier = _build(model_path, RANK, ALPHA, tune)
     if init is not None:
         trained = {f"encoder.{n}": p for n, p in encoder.named_parameters() if p.requires_grad}
         trained |= {f"classifier.{n}": p for n, p in classifier.named_parameters()}
         with torch.no_grad():
             for name, parameter in trained.items():
                 parameter.copy_(torch.from_numpy(init.arrays[name].astype(np.float32)))
+    encoder.to(device)
+    classifier.to(device)
     params = [p for p in encoder.parameters() if p.requires_grad] + list(classifier.parameters())
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     steps = epochs * math.ceil(len(pairs) / batch_size)
@@ -275,8 +303,10 @@ def train(
     total = sum(counts.values())
     present = [c for c in CLASSES if counts[c] > 0]
     balance = {c: total / (len(present) * counts[c]) for c in present}
-    target = torch.tensor([CLASSES.index(p.label) for p in pairs])
-    weight = torch.tensor([p.weight * balance[p.label] for p in pairs], dtype=torch.float32)
+    target = torch.tensor([CLASSES.index(p.label) for p in pairs], device=device)
+    weight = torch.tensor(
+        [p.weight * balance[p.label] for p in pairs], dtype=torch.float32, device=device
+    )
     encoder.train()
     for _ in range(epochs):
         # Shuffled, then sorted by length inside windows of 50 batches: little padding.
@@ -284,13 +314,14 @@ def train(
         window = batch_size * 50
         batches = []
         for start in range(0, len(order), window):
-            part = sorted(
+            chunk = sorted(
                 order[start : start + window], key=lambda i: len(pairs[i].claim + pairs[i].evidence)
             )
-            batches += [part[k : k + batch_size] for k in range(0, len(part), batch_size)]
+            batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
         rng.shuffle(batches)
-        for rows in batches:
-            logits = _logits(tokenizer, encoder, classifier, [pairs[i] for i in rows])
+        for part in batches:
+            rows = torch.as_tensor(np.asarray(part), device=device)
+            logits = _logits(tokenizer, encoder, classifier, [pairs[i] for i in part])
             losses = torch.nn.functional.cross_entropy(logits, target[rows], reduction="none")
             loss = (losses * weight[rows]).sum() / weight[rows].sum()
             optimiser.zero_grad()
@@ -298,15 +329,18 @@ def train(
             optimiser.step()
             schedule.step()
             if progress is not None:
-                progress(len(rows))
+                progress(len(part))
+    encoder.to("cpu")
+    classifier.to("cpu")
     state = dict(encoder.named_parameters())
     arrays: dict[str, NDArray[Any]] = {
-        f"encoder.{n}": state[n].detach().numpy().copy() for n in _adapter_names(encoder)
+        f"encoder.{n}": state[n].detach().numpy().copy() for n in _trained_names(encoder)
     }
     arrays["classifier.weight"] = classifier.weight.detach().numpy().copy()
     arrays["classifier.bias"] = classifier.bias.detach().numpy().copy()
     full = {
         "format": FORMAT,
+        "tuned": tune,
         "rank": RANK,
         "alpha": ALPHA,
         "max_length": MAX_LENGTH,
@@ -317,7 +351,7 @@ def train(
         **({"continued_from": init.card} if init is not None else {}),
         **(card or {}),
     }
-    print(f"cross head: {len(pairs)} pairs, {epochs} epochs", file=sys.stderr)
+    print(f"cross head: {len(pairs)} pairs, {epochs} epochs, {tune} on {device}", file=sys.stderr)
     return CrossHead(arrays, full, model_path)
 
 

@@ -46,6 +46,24 @@ def test_training_learns_saves_small_and_loads_the_same(tmp_path: Path) -> None:
     assert not np.allclose(fresh.arrays["classifier.weight"], head.arrays["classifier.weight"])
 
 
+@pytest.mark.models
+def test_a_head_can_train_the_transformer_blocks_themselves(tmp_path: Path) -> None:
+    head = cross.train(PAIRS * 8, epochs=4, batch_size=6, lr=3e-4, tune="layers", device="cpu")
+    assert head.card["tuned"] == "layers"
+    right = [head.scores(PAIRS)[k, cross.CLASSES.index(p.label)] for k, p in enumerate(PAIRS)]
+    assert np.mean(right) > 0.5
+    # Every block is stored, the word-piece embeddings (the packaged ones) are not.
+    stored = {k for k in head.arrays if k.startswith("encoder.")}
+    assert {k.split(".")[3] for k in stored if ".layer." in k} == {str(i) for i in range(6)}
+    assert not any("embeddings" in k for k in stored)
+    head.save(tmp_path / "h")
+    loaded = cross.load(tmp_path / "h")
+    assert loaded is not None
+    np.testing.assert_allclose(loaded.scores(PAIRS), head.scores(PAIRS), atol=0.02)
+    with pytest.raises(ValueError, match="tuned as layers"):
+        cross.train(PAIRS, epochs=1, init=head)
+
+
 def test_bad_labels_and_formats_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="labels must be among"):
         cross.train([cross.Pair("a", "b", "HALLUCINATED")])
