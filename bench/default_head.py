@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--no-cross", action="store_true", help="feature heads only")
     parser.add_argument("--cross-epochs", type=int, default=2)
     args = parser.parse_args()
+    args.out, args.results = args.out.resolve(), args.results.resolve()
     for name in SETS:
         if not (args.eval / name).exists():
             sys.exit(f"{args.eval / name} not found: the head is trained from ../shared/eval")
@@ -132,6 +133,9 @@ def main() -> None:
         args.results / "heads" / "labelled-only": ["fever_sf", "climate_fever", "halueval_qa"],
     }
     with_cross = {args.out, args.results / "heads" / "no-fever-generated"}
+    # The cross-dataset head: its two labelled sets lean to different labels, so each set's
+    # labels are balanced within it (training.balanced_by_source).
+    by_source = {args.results / "heads" / "no-fever-generated"}
     pairs: dict[str, list[cross.Pair]] = {}
     summary: dict[str, Any] = {}
     for out, names in recipes.items():
@@ -141,6 +145,8 @@ def main() -> None:
             for n in names
             for e in groups[n]
         ]
+        if out in by_source:
+            examples = training.balanced_by_source(examples)
         x = np.concatenate([matrices[n] for n in names])
         card = {
             "name": "features",
@@ -149,12 +155,14 @@ def main() -> None:
             "split": "claims.datasets.split, seed claimsieve-eval-1: train halves only",
             "generated_pairs_from": "passages cited by the train halves",
             "features": list(FEATURES),
+            "balance": "labels within each data set" if out in by_source else "labels",
             "model": "HistGradientBoostingClassifier(max_iter=250, learning_rate=0.06, "
             "max_leaf_nodes=15, min_samples_leaf=20, l2_regularization=1.0), classes balanced",
         }
         head, report = training.fit(examples, x, card=card)
         head.save(out)
-        summary[str(out.relative_to(ROOT))] = {
+        key = str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out)
+        summary[key] = {
             "rows": len(examples),
             "label_counts": report.label_counts,
             "calibration": report.calibration,
@@ -169,6 +177,8 @@ def main() -> None:
             if not name.startswith("generated") and name not in pairs:
                 pairs[name] = training.cross_pairs(groups[name], embedder)
         labelled = [p for n in names if not n.startswith("generated") for p in pairs[n]]
+        # Labelled groups lead the recipe, so they take the first examples' weights.
+        labelled = [replace(p, weight=e.weight) for p, e in zip(labelled, examples, strict=False)]
         # Labelled groups come first in the recipe, so their rows lead the head's rows.
         held = held_out_rows(len(examples))[: len(labelled)]
         train_pairs = [p for p, h in zip(labelled, held, strict=True) if not h]
@@ -205,7 +215,7 @@ def main() -> None:
             )
         mate.card["mix"] = mix
         mate.save(out)
-        summary[str(out.relative_to(ROOT))]["cross"] = {
+        summary[key]["cross"] = {
             "pairs": len(train_pairs),
             "seconds": round(seconds, 1),
             "pairs_per_s": round(args.cross_epochs * len(train_pairs) / seconds, 2),

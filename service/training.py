@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,30 @@ def generated_examples(
 
     pairs = Generator(encoder, nlp, seed).pairs(passages, n)
     return [Example(p.claim, p.evidence, p.label, f"generated:{p.kind}") for p in pairs]
+
+
+def balanced_by_source(examples: Sequence[Example]) -> list[Example]:
+    """``examples`` reweighted so that inside each data set every label weighs the same.
+
+    Each data set (the part of ``source`` before ``:``) keeps its total
+    weight. Without this, a set whose rows lean to one label (halueval_qa:
+    two hallucinated answers to one right one) teaches a head that claims
+    written in its style mean that label, which misleads it on other sets
+    written alike (FEVER's entity claims look like halueval_qa's).
+    """
+    totals: dict[str, float] = {}
+    shares: dict[tuple[str, str], float] = {}
+    for e in examples:
+        name = e.source.split(":")[0]
+        totals[name] = totals.get(name, 0.0) + e.weight
+        shares[name, e.label] = shares.get((name, e.label), 0.0) + e.weight
+    labels = {name: sum(key[0] == name for key in shares) for name in totals}
+    out = []
+    for e in examples:
+        name = e.source.split(":")[0]
+        scale = totals[name] / (labels[name] * shares[name, e.label])
+        out.append(replace(e, weight=e.weight * scale))
+    return out
 
 
 def passages_of(documents: Iterable[Any], max_tokens: int, embedder: Any) -> list[Passage]:

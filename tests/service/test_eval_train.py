@@ -355,3 +355,27 @@ def test_train_on_pairs_generated_from_a_service_corpus(
     assert card["trained_on"]["generated"] == card["rows"] > 0
     assert "pairs from" in captured.err
     assert missing == 1 and "no corpus named 'nope'" in captured.err
+
+
+def test_balancing_by_source_evens_labels_inside_each_set_and_keeps_its_weight() -> None:
+    from service.training import Example, balanced_by_source
+
+    rows = (
+        [Example("c", (), "REFUTED", "halueval_qa")] * 6
+        + [Example("c", (), "SUPPORTED", "halueval_qa")] * 3
+        + [Example("c", (), "SUPPORTED", "climate_fever")] * 2
+        + [Example("c", (), "NOT_ENOUGH_INFO", "climate_fever:sentence", weight=2.0)] * 4
+    )
+    out = balanced_by_source(rows)
+    assert [e.claim for e in out] == [e.claim for e in rows]
+
+    def weight(label: str, name: str) -> float:
+        return sum(e.weight for e in out if e.label == label and e.source.startswith(name))
+
+    # Inside a set each label present weighs the same; the set keeps its total.
+    assert weight("REFUTED", "halueval") == pytest.approx(weight("SUPPORTED", "halueval"))
+    assert weight("REFUTED", "halueval") + weight("SUPPORTED", "halueval") == pytest.approx(9)
+    # ":sentence" rows belong to their set; given weights count, and stay relative in a label.
+    assert weight("SUPPORTED", "climate") == pytest.approx(weight("NOT_ENOUGH_INFO", "climate"))
+    assert weight("SUPPORTED", "climate") == pytest.approx(5)
+    assert balanced_by_source([]) == []
