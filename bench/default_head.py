@@ -177,9 +177,9 @@ def main() -> None:
             if not name.startswith("generated") and name not in pairs:
                 pairs[name] = training.cross_pairs(groups[name], embedder)
         labelled = [p for n in names if not n.startswith("generated") for p in pairs[n]]
-        # Labelled groups lead the recipe, so they take the first examples' weights.
+        # Labelled groups come first in the recipe, so their rows lead the head's rows
+        # (and take those rows' weights).
         labelled = [replace(p, weight=e.weight) for p, e in zip(labelled, examples, strict=False)]
-        # Labelled groups come first in the recipe, so their rows lead the head's rows.
         held = held_out_rows(len(examples))[: len(labelled)]
         train_pairs = [p for p, h in zip(labelled, held, strict=True) if not h]
         started_cross = time.perf_counter()
