@@ -30,6 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from claims.datasets import read_items, split  # noqa: E402
 from retrieval import snapshots  # noqa: E402
 from retrieval.embedders import MiniLMEmbedder  # noqa: E402
 from retrieval.snapshots import Builder  # noqa: E402
@@ -61,12 +62,23 @@ def metrics(gold: list[set[str]], ranked: list[list[str]]) -> dict[str, float]:
     return {name: round(value, 4) for name, value in out.items()}
 
 
-def evaluate(name: str, folder: Path, embedder: MiniLMEmbedder, work: Path) -> dict[str, Any]:
+def evaluate(
+    name: str, folder: Path, embedder: MiniLMEmbedder, work: Path, part: str = "all"
+) -> dict[str, Any]:
+    """Recall figures of the claims in ``part`` (all, or one half of the fixed split)."""
     corpus = read_jsonl(folder / "corpus.jsonl")
+    wanted = {
+        item.id
+        for item in read_items(folder / "claims.jsonl")
+        if part == "all" or split(item) == part
+    }
     claims = [
         c
         for c in read_jsonl(folder / "claims.jsonl")
-        if c.get("evidence_ids") and c["label"] != "DISPUTED" and c.get("claim")
+        if c.get("evidence_ids")
+        and c["label"] != "DISPUTED"
+        and c.get("claim")
+        and str(c["id"]) in wanted
     ]
     started = time.perf_counter()
     with Builder(work, name, 1, embedder, progress=True) as builder:
@@ -77,6 +89,7 @@ def evaluate(name: str, folder: Path, embedder: MiniLMEmbedder, work: Path) -> d
     vectors = embedder.encode(texts)
     gold = [set(c["evidence_ids"]) for c in claims]
     result: dict[str, Any] = {
+        "part": part,
         "passages": len(snapshot),
         "claims": len(claims),
         "build_s": round(build_s, 1),
