@@ -120,13 +120,11 @@ def make_pairs(args: argparse.Namespace) -> None:
 
 
 def train(args: argparse.Namespace) -> None:
-    folder, out = args.out / "pairs", args.out / args.tune
-    generated, labelled = (
-        read_pairs(folder / "generated.jsonl"),
-        read_pairs(folder / "labelled.jsonl"),
-    )
     from tqdm import tqdm
 
+    folder, out = args.out / "pairs", args.out / args.tune
+    generated = read_pairs(folder / "generated.jsonl")
+    labelled = read_pairs(folder / "labelled.jsonl")
     timings = {}
     started = time.perf_counter()
     bar = tqdm(total=len(generated) + 2 * len(labelled), unit="pair", file=sys.stderr)
