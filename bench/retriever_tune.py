@@ -2,7 +2,8 @@
 
 MiniLM is trained on the train half of one set in ../shared/eval (the fixed
 split ``claims.datasets.split``): each claim with each of its gold evidence
-passages (read with their titles, as the index reads them), against the
+passages, or with ``--positives candidates`` each of the sentences the set's
+annotators judged for it (read with their titles, as the index reads them), against the
 other passages in the batch (in-batch negatives, contrastive loss at scale
 20). Then the whole corpus is indexed with the packaged and with the tuned
 model, and recall of the **test half's** claims is printed side by side
@@ -10,7 +11,11 @@ model, and recall of the **test half's** claims is printed side by side
 (a sentence-transformers folder, usable as ``CLAIMSIEVE_EMBEDDER_PATH``) and
 ``OUT/recall.json``.
 
+Measured on climate_fever's test half, hybrid recall@5: packaged 0.410, tuned
+on gold evidence 0.431, tuned on candidates 0.443.
+
     python bench/retriever_tune.py --dataset climate_fever --out bench/results/retriever
+        [--positives gold|candidates]
 """
 
 from __future__ import annotations
@@ -35,14 +40,22 @@ from retrieval.embedders import MiniLMEmbedder, default_model_path  # noqa: E402
 from retrieval.text import titled  # noqa: E402
 
 
-def training_pairs(folder: Path) -> list[tuple[str, str, str]]:
-    """(claim, passage id, titled passage) for every gold passage of the train half."""
+def training_pairs(folder: Path, positives: str = "gold") -> list[tuple[str, str, str]]:
+    """(claim, passage id, titled passage) for the train half's claims.
+
+    ``positives``: ``gold``, each claim's gold evidence (DISPUTED claims left out);
+    ``candidates``, every sentence the set's annotators judged for a claim
+    (climate_fever's ``candidate_evidence``: the gold ones and those the set's
+    own retrieval picked but annotators found no evidence in), for every claim.
+    """
     corpus = read_corpus(folder / "corpus.jsonl")
     pairs = []
     for item in read_items(folder / "claims.jsonl"):
-        if item.claim is None or item.label == "DISPUTED" or split(item) != "train":
+        if item.claim is None or split(item) != "train":
             continue
-        for pid in item.evidence_ids:
+        if positives == "gold" and item.label == "DISPUTED":
+            continue
+        for pid in item.evidence_ids if positives == "gold" else item.gold_ids:
             if pid in corpus:
                 p = corpus[pid]
                 pairs.append((item.claim, pid, titled(p.title, p.text)))
@@ -109,14 +122,25 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--positives", choices=("gold", "candidates"), default="gold")
     args = parser.parse_args()
     folder = args.eval / args.dataset
     if not folder.exists():
         sys.exit(f"{folder} not found: this benchmark reads ../shared/eval")
     model_dir = args.out / "model"
-    training = tune(training_pairs(folder), model_dir, args.epochs, args.batch, args.lr, args.seed)
+    training = tune(
+        training_pairs(folder, args.positives),
+        model_dir,
+        args.epochs,
+        args.batch,
+        args.lr,
+        args.seed,
+    )
     print(f"tuned on {training['pairs']} train-half pairs in {training['seconds']} s")
-    results: dict[str, Any] = {"dataset": args.dataset, "training": training}
+    results: dict[str, Any] = {
+        "dataset": args.dataset,
+        "training": {**training, "positives": args.positives},
+    }
     with tempfile.TemporaryDirectory() as work:
         for name, embedder in (
             ("packaged", MiniLMEmbedder()),
