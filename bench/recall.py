@@ -12,8 +12,11 @@ modes. Prints and saves (bench/results/recall.json):
 - MRR: the mean reciprocal rank of the first gold passage (0 beyond rank 100).
 
 Nothing is tuned here: fusion uses its defaults (RRF k=60, equal weights).
+With ``--reranker FOLDER`` (a local CrossEncoder, as ``CLAIMSIEVE_RERANKER_PATH``)
+a fourth row reranks the top 100 hybrid candidates.
 
     python bench/recall.py [--eval ../shared/eval] [--datasets fever_sf climate_fever]
+        [--part all|train|test] [--reranker FOLDER]
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ sys.path.insert(0, str(ROOT))
 from claims.datasets import read_items, split  # noqa: E402
 from retrieval import snapshots  # noqa: E402
 from retrieval.embedders import MiniLMEmbedder  # noqa: E402
-from retrieval.snapshots import Builder  # noqa: E402
+from retrieval.rerank import CrossEncoderReranker  # noqa: E402
+from retrieval.snapshots import Builder, Fusion, Reranker  # noqa: E402
 from retrieval.types import Document  # noqa: E402
 
 MODES = ("dense", "sparse", "hybrid")
+RERANKED = "hybrid+rerank"
 DEPTH = 100
 
 
@@ -62,11 +67,28 @@ def metrics(gold: list[set[str]], ranked: list[list[str]]) -> dict[str, float]:
     return {name: round(value, 4) for name, value in out.items()}
 
 
-def evaluate(
-    name: str, folder: Path, embedder: MiniLMEmbedder, work: Path, part: str = "all"
-) -> dict[str, Any]:
-    """Recall figures of the claims in ``part`` (all, or one half of the fixed split)."""
+def build(name: str, folder: Path, embedder: MiniLMEmbedder, work: Path) -> tuple[Any, float]:
+    """A snapshot of the whole corpus (every passage a document) and its build seconds."""
     corpus = read_jsonl(folder / "corpus.jsonl")
+    started = time.perf_counter()
+    with Builder(work, name, 1, embedder, progress=True) as builder:
+        builder.add(Document(p["id"], p["title"] or p["id"], p["text"]) for p in corpus)
+        snapshot = snapshots.load(builder.finish())
+    return snapshot, time.perf_counter() - started
+
+
+def evaluate(
+    name: str,
+    folder: Path,
+    embedder: MiniLMEmbedder,
+    work: Path,
+    part: str = "all",
+    rerank: Reranker | None = None,
+) -> dict[str, Any]:
+    """Recall figures of the claims in ``part`` (all, or one half of the fixed split).
+
+    With ``rerank``, a fourth row: the top ``DEPTH`` hybrid candidates reordered by it.
+    """
     wanted = {
         item.id
         for item in read_items(folder / "claims.jsonl")
@@ -80,11 +102,7 @@ def evaluate(
         and c.get("claim")
         and str(c["id"]) in wanted
     ]
-    started = time.perf_counter()
-    with Builder(work, name, 1, embedder, progress=True) as builder:
-        builder.add(Document(p["id"], p["title"] or p["id"], p["text"]) for p in corpus)
-        snapshot = snapshots.load(builder.finish())
-    build_s = time.perf_counter() - started
+    snapshot, build_s = build(name, folder, embedder, work)
     texts = [c["claim"] for c in claims]
     vectors = embedder.encode(texts)
     gold = [set(c["evidence_ids"]) for c in claims]
@@ -94,13 +112,17 @@ def evaluate(
         "claims": len(claims),
         "build_s": round(build_s, 1),
     }
-    for mode in MODES:
+    runs: list[tuple[str, str, Reranker | None]] = [(mode, mode, None) for mode in MODES]
+    if rerank is not None:
+        runs.append((RERANKED, "hybrid", rerank))
+    fusion = Fusion(depth=DEPTH, rerank_depth=DEPTH)
+    for label, mode, reranker in runs:
         started = time.perf_counter()
-        hits = snapshot.search(vectors, texts, DEPTH, mode)  # type: ignore[arg-type]
+        hits = snapshot.search(vectors, texts, DEPTH, mode, fusion, reranker)  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
         # A passage is scored by the corpus row it came from (its document here).
         ranked = [list(dict.fromkeys(h.passage.document_id for h in row)) for row in hits]
-        result[mode] = {**metrics(gold, ranked), "queries_per_s": round(len(texts) / seconds, 1)}
+        result[label] = {**metrics(gold, ranked), "queries_per_s": round(len(texts) / seconds, 1)}
     return result
 
 
@@ -109,8 +131,12 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval")
     parser.add_argument("--datasets", nargs="+", default=["fever_sf", "climate_fever"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "recall.json")
+    parser.add_argument("--part", choices=("all", "train", "test"), default="all")
+    parser.add_argument("--reranker", type=Path, help="a local CrossEncoder folder")
     args = parser.parse_args()
     embedder = MiniLMEmbedder()
+    reranker = CrossEncoderReranker(args.reranker, batch_size=64) if args.reranker else None
+    modes = (*MODES, RERANKED) if reranker else MODES
     results: dict[str, Any] = {"machine": platform.platform(), "fusion": "RRF k=60, weights 1:1"}
     with tempfile.TemporaryDirectory() as work:
         for name in args.datasets:
@@ -118,18 +144,18 @@ def main() -> None:
             if not folder.exists():
                 print(f"skipping {name}: {folder} not found", file=sys.stderr)
                 continue
-            results[name] = evaluate(name, folder, embedder, Path(work))
-    header = f"{'dataset':<15}{'mode':<8}" + "".join(
+            results[name] = evaluate(name, folder, embedder, Path(work) / name, args.part, reranker)
+    header = f"{'dataset':<15}{'mode':<15}" + "".join(
         f"{m:>10}" for m in ("R@1", "R@5", "R@10", "R@50", "hit@5", "MRR", "q/s")
     )
     print(header)
     for name in args.datasets:
         if name not in results:
             continue
-        for mode in MODES:
+        for mode in modes:
             r = results[name][mode]
             print(
-                f"{name:<15}{mode:<8}{r['recall@1']:>10.3f}{r['recall@5']:>10.3f}"
+                f"{name:<15}{mode:<15}{r['recall@1']:>10.3f}{r['recall@5']:>10.3f}"
                 f"{r['recall@10']:>10.3f}{r['recall@50']:>10.3f}{r['hit@5']:>10.3f}{r['mrr']:>10.3f}"
                 f"{r['queries_per_s']:>10.1f}"
             )
