@@ -775,9 +775,8 @@ class Builder:
 # Reading ------------------------------------------------------------------------------------
 
 
-def load(folder: Path, dense_config: DenseConfig | None = None) -> Snapshot:
-    """Load the snapshot in ``folder`` and check that its parts agree."""
-    dense_config = dense_config or DenseConfig()
+def read_manifest(folder: Path) -> Manifest:
+    """What the snapshot in ``folder`` holds, without loading its indexes."""
     try:
         raw = json.loads((folder / "manifest.json").read_text())
         if raw.get("format") != FORMAT:
@@ -785,7 +784,16 @@ def load(folder: Path, dense_config: DenseConfig | None = None) -> Snapshot:
                 f"snapshot {folder} has format {raw.get('format')}, this version reads "
                 f"{FORMAT}; add the corpus's documents again"
             )
-        manifest = Manifest(**raw)
+        return Manifest(**raw)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SnapshotError(f"cannot load snapshot {folder}: {exc}") from exc
+
+
+def load(folder: Path, dense_config: DenseConfig | None = None) -> Snapshot:
+    """Load the snapshot in ``folder`` and check that its parts agree."""
+    dense_config = dense_config or DenseConfig()
+    manifest = read_manifest(folder)
+    try:
         offsets = np.load(folder / "passage_offsets.npy")
         handle = (folder / "passages.jsonl").open("rb")
         lines = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if manifest.rows else b""

@@ -94,6 +94,21 @@ def _print_change(result: Any) -> None:
     )
 
 
+def _show(settings: Settings, name: str, row: Any) -> None:
+    """One line about a corpus's current version, read from its snapshot's manifest."""
+    from retrieval import snapshots
+
+    if row is None:
+        print(f"{name} v0: no documents yet")
+        return
+    m = snapshots.read_manifest(settings.snapshot_dir / row.snapshot_path)
+    print(
+        f"{m.corpus} v{m.version}: {m.documents} documents, {m.passages} passages, "
+        f"{m.rows - m.passages} tombstones, {m.dense} dense index, BM25, "
+        f"chunk budget {m.chunk_tokens} ({m.chunk_overlap} overlap), embedder {m.embedder}"
+    )
+
+
 def _corpus(args: argparse.Namespace, settings: Settings) -> int:
     from retrieval.ingest import read_paths
     from service import components
@@ -119,13 +134,21 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if command == "versions":
+    if command in ("create", "show", "versions"):  # the database alone: no models to load
         _, sessions = components.open_database(settings)
         with sessions() as db:
+            if command == "create":
+                corpus_store.create_corpus(db, args.name, args.description)
+                print(f"created corpus {args.name}")
+                return 0
             found = corpus_store.get_corpus(db, args.name)
             if found is None:
                 print(f"error: no corpus named {args.name!r}", file=sys.stderr)
                 return 1
+            if command == "show":
+                row = corpus_store.version_row(db, found, found.current_version)
+                _show(settings, args.name, row)
+                return 0
             for v in corpus_store.list_versions(db, found):
                 mark = "  (current)" if v.version == found.current_version else ""
                 print(
@@ -136,17 +159,13 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
     built = components.build(settings.model_copy(update={"build_default_corpus": False}))
     corpora = built.checker.corpora
     created = False
-    if command in ("create", "add"):
+    if command == "add":
         with built.sessions() as db:
             try:
-                corpus_store.create_corpus(db, args.name, getattr(args, "description", ""))
+                corpus_store.create_corpus(db, args.name, "")
                 created = True
             except ConflictError:
-                if command == "create":
-                    raise
-    if command == "create":
-        print(f"created corpus {args.name}")
-        return 0
+                pass
     if command == "add":
         # Streamed: a bad file stops the change before anything is recorded.
         stream = read_paths((Path(p) for p in args.paths), args.include, args.exclude)
@@ -167,19 +186,9 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
     if command == "rebuild":
         _print_change(corpora.rebuild(args.name, progress=True))
         return 0
-    snapshot = corpora.current(args.name)
-    if snapshot is None:
-        print(f"error: no corpus named {args.name!r}", file=sys.stderr)
-        return 1
-    if command == "show":
-        m = snapshot.manifest
-        print(
-            f"{m.corpus} v{m.version}: {m.documents} documents, {m.passages} passages, "
-            f"{m.rows - m.passages} tombstones, {m.dense} dense index, BM25, "
-            f"chunk budget {m.chunk_tokens} ({m.chunk_overlap} overlap), embedder {m.embedder}"
-        )
-        return 0
     _, hits = built.checker.search(args.name, args.query, args.k, args.mode)
+    if not hits:
+        print(f"no passage of {args.name} matches", file=sys.stderr)
     for rank, hit in enumerate(hits, start=1):
         p = hit.passage
         print(f"{rank:>3}. {hit.score:.4f}  [{p.title}] {p.document_id} {p.start}-{p.end}")

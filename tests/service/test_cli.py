@@ -113,6 +113,24 @@ def test_corpus_add_then_check_with_the_real_models(
     assert main(["corpus", "create", "facts"]) == 1  # exists already
 
 
+def test_corpus_create_show_and_versions_need_no_models(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    def no_models(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a corpus listing loaded a model")
+
+    monkeypatch.setattr("service.components.build", no_models)
+    assert main(["corpus", "create", "handbook", "--description", "staff rules"]) == 0
+    assert capsys.readouterr().out == "created corpus handbook\n"
+    assert main(["corpus", "show", "handbook"]) == 0
+    assert capsys.readouterr().out == "handbook v0: no documents yet\n"
+    assert main(["corpus", "versions", "handbook"]) == 0
+    assert main(["corpus", "create", "handbook"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["corpus", "show", "ghost"]) == 1
+    assert "no corpus named 'ghost'" in capsys.readouterr().err
+
+
 def test_corpus_add_with_a_bad_file_or_name_changes_nothing(
     data_dir: Path, tmp_path: Path, capsys
 ) -> None:
