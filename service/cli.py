@@ -158,15 +158,14 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     built = components.build(settings.model_copy(update={"build_default_corpus": False}))
     corpora = built.checker.corpora
-    created = False
     if command == "add":
+        created = False
         with built.sessions() as db:
             try:
                 corpus_store.create_corpus(db, args.name, "")
                 created = True
             except ConflictError:
                 pass
-    if command == "add":
         # Streamed: a bad file stops the change before anything is recorded.
         stream = read_paths((Path(p) for p in args.paths), args.include, args.exclude)
         try:
