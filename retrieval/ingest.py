@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from fnmatch import fnmatch
@@ -16,6 +17,8 @@ from retrieval.types import Document, Passage
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+
+log = logging.getLogger("claimsieve")
 
 
 def document_from_mapping(row: object, where: str) -> Document:
@@ -132,6 +135,9 @@ def read_paths(
         include: Glob patterns a file in a folder must match (its path below the folder or
             its name), e.g. ``"*.md"``; empty: every known file.
         exclude: Glob patterns of files in folders to skip.
+
+    A file named in ``paths`` with no text is an error; one found in a folder is skipped
+    with a warning.
     """
     for path in paths:
         if not path.exists():
@@ -143,11 +149,18 @@ def read_paths(
                 if child.suffix.lower() in JSONL_SUFFIXES:
                     yield from read_jsonl(child)
                 elif child.suffix.lower() in TEXT_SUFFIXES | HTML_SUFFIXES:
-                    yield read_text_file(child, child.relative_to(path).as_posix())
+                    document = read_text_file(child, child.relative_to(path).as_posix())
+                    if document.text.strip():
+                        yield document
+                    else:
+                        log.warning("skipped %s: it has no text", child)
         elif path.suffix.lower() in JSONL_SUFFIXES:
             yield from read_jsonl(path)
         elif path.suffix.lower() in TEXT_SUFFIXES | HTML_SUFFIXES:
-            yield read_text_file(path, path.name)
+            document = read_text_file(path, path.name)
+            if not document.text.strip():
+                raise IngestError(f"{path}: it has no text")
+            yield document
         else:
             raise IngestError(
                 f"{path}: unknown file type (use .jsonl, .ndjson, .txt, .md or .html)"

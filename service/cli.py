@@ -110,6 +110,8 @@ def _show(settings: Settings, name: str, row: Any) -> None:
 
 
 def _corpus(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from retrieval.ingest import read_paths
     from service import components
     from service.errors import ConflictError
@@ -169,7 +171,8 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
         # Streamed: a bad file stops the change before anything is recorded.
         stream = read_paths((Path(p) for p in args.paths), args.include, args.exclude)
         try:
-            _print_change(corpora.add_documents(args.name, stream, progress=True))
+            with logging_redirect_tqdm():  # warnings on their own lines, not inside the bar
+                _print_change(corpora.add_documents(args.name, stream, progress=True))
         except BaseException:
             if created:  # leave the store as it was: no half-made corpus
                 with built.sessions() as db:

@@ -147,6 +147,19 @@ def test_unknown_and_missing_paths(tmp_path: Path) -> None:
         list(read_paths([tmp_path / "missing.jsonl"]))
 
 
+def test_files_without_text_are_skipped_in_folders_and_refused_by_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "empty.md").write_text("  \n")
+    (tmp_path / "blank.html").write_text("<html><script>x = 1</script></html>")
+    (tmp_path / "note.txt").write_text("Llamas live in the Andes.")
+    with caplog.at_level("WARNING", logger="claimsieve"):
+        assert [d.id for d in read_paths([tmp_path])] == ["note.txt"]
+    assert "blank.html: it has no text" in caplog.text and "empty.md" in caplog.text
+    with pytest.raises(IngestError, match="empty.md: it has no text"):
+        list(read_paths([tmp_path / "empty.md"]))
+
+
 def test_builtin_corpus_is_the_python_reference() -> None:
     documents = python_reference()
     ids = {d.id for d in documents}
