@@ -4,6 +4,7 @@ RetrievalError                base; every error has a stable ``code`` and a huma
  ├── IngestError              a document or input file cannot be read
  ├── EmbedderError            an embedding model cannot be loaded or used
  └── SnapshotError            an index snapshot is missing or inconsistent
+      └── EmbedderMismatchError  a snapshot made by another embedder than the one in use
 """
 
 
@@ -25,3 +26,7 @@ class EmbedderError(RetrievalError):
 
 class SnapshotError(RetrievalError):
     code = "snapshot_error"
+
+
+class EmbedderMismatchError(SnapshotError):
+    code = "embedder_mismatch"

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from retrieval.embedders import Embedder
-from retrieval.errors import IngestError, SnapshotError
+from retrieval.errors import EmbedderMismatchError, IngestError, SnapshotError
 from retrieval.index import DenseConfig, DenseIndex, Kind, NpyRows
 from retrieval.ingest import chunk
 from retrieval.sparse import SparseIndex, write_index
@@ -423,6 +423,15 @@ class Change:
         return bool(self.added or self.replaced or self.deleted)
 
 
+def check_embedder(manifest: Manifest, embedder: Embedder) -> None:
+    """Refuse to mix vectors: a snapshot is searched and grown only by the embedder that made it."""
+    if (manifest.embedder, manifest.dim) != (embedder.name, embedder.dim):
+        raise EmbedderMismatchError(
+            f"corpus {manifest.corpus} v{manifest.version} was embedded with {manifest.embedder} "
+            f"({manifest.dim} dimensions), not {embedder.name} ({embedder.dim})"
+        )
+
+
 class Builder:
     """Builds version ``version`` of a corpus from the previous snapshot and a stream of changes.
 
@@ -463,6 +472,8 @@ class Builder:
         self.batch = batch
         self.progress = progress
         self.previous = previous if previous is not None and previous.folder is not None else None
+        if self.previous is not None:
+            check_embedder(self.previous.manifest, embedder)
         self.change = Change()
         self.corpus_dir = root / corpus
         self.corpus_dir.mkdir(parents=True, exist_ok=True)

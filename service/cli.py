@@ -186,7 +186,7 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
         _print_change(result)
         return 1 if result.not_found and not result.deleted else 0
     if command == "rebuild":
-        _print_change(corpora.rebuild(args.name, progress=True))
+        _print_change(corpora.rebuild(args.name, progress=True, reembed=args.reembed))
         return 0
     _, hits = built.checker.search(args.name, args.query, args.k, args.mode)
     if not hits:
@@ -655,9 +655,15 @@ def parser() -> argparse.ArgumentParser:
     corpus_commands.add_parser("list", help="list corpora")
     for name, text in (("show", "show a corpus"), ("versions", "list a corpus's versions")):
         corpus_commands.add_parser(name, help=text).add_argument("name")
-    corpus_commands.add_parser(
+    rebuild = corpus_commands.add_parser(
         "rebuild", help="a new version without tombstones, indexes built afresh"
-    ).add_argument("name")
+    )
+    rebuild.add_argument("name")
+    rebuild.add_argument(
+        "--reembed",
+        action="store_true",
+        help="encode every document again (a corpus made by another embedder)",
+    )
     search = corpus_commands.add_parser("search", help="search a corpus")
     search.add_argument("name")
     search.add_argument("query")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from retrieval import snapshots
 from retrieval.embedders import Embedder
-from retrieval.errors import SnapshotError
+from retrieval.errors import EmbedderMismatchError, SnapshotError
 from retrieval.index import DenseConfig
 from retrieval.snapshots import Builder, Chunking, Snapshot
 from retrieval.types import Document
@@ -97,6 +97,22 @@ class Corpora:
             self._cache[name] = snapshot
             return snapshot
 
+    def searchable(self, name: str) -> Snapshot | None:
+        """:meth:`current`, refused (``EmbedderMismatchError``) when another embedder made it.
+
+        Searching it would compare vectors of two models, and growing it would mix them.
+        """
+        snapshot = self.current(name)
+        if snapshot is not None and len(snapshot):
+            try:
+                snapshots.check_embedder(snapshot.manifest, self._embedder)
+            except EmbedderMismatchError as exc:
+                raise EmbedderMismatchError(
+                    f"{exc.message}; re-embed it: `claimsieve corpus rebuild {name} --reembed` "
+                    f"or POST /v1/corpora/{name}/rebuild?reembed=true"
+                ) from exc
+        return snapshot
+
     def add_documents(
         self, name: str, documents: Iterable[Document], progress: bool = False
     ) -> ChangeResult:
@@ -107,9 +123,22 @@ class Corpora:
         """Delete documents; a new version marks their passages as tombstones."""
         return self.change(name, delete=ids)
 
-    def rebuild(self, name: str, progress: bool = False) -> ChangeResult:
-        """A new version without tombstones, its indexes built afresh (compaction)."""
-        return self.change(name, compact=True, progress=progress)
+    def rebuild(self, name: str, progress: bool = False, reembed: bool = False) -> ChangeResult:
+        """A new version without tombstones, its indexes built afresh (compaction).
+
+        ``reembed`` encodes every live document again with this service's embedder:
+        the way to move a corpus made by another embedder onto this one.
+        """
+        if not reembed:
+            return self.change(name, compact=True, progress=progress)
+        previous = self.current(name)
+        if previous is None:
+            raise NotFoundError(f"no corpus named {name!r}", "corpus_not_found")
+        stored = (
+            Document(d["id"], d["title"], d["text"], d["metadata"])
+            for d in snapshots.documents(previous)
+        )
+        return self.change(name, add=stored, progress=progress, fresh=True)
 
     def change(
         self,
@@ -130,7 +159,7 @@ class Corpora:
             previous = (
                 Snapshot.empty(name, self._embedder.name, self._embedder.dim)
                 if fresh
-                else self.current(name)
+                else self.searchable(name)
             )
             db.commit()  # end the read transaction: embedding can take minutes
             assert previous is not None
@@ -204,9 +233,9 @@ class Corpora:
             empty = corpus.current_version == 0
         fresh = False
         if not empty:
-            try:
-                self.current(name)
-            except SnapshotError as exc:  # e.g. a snapshot format this version no longer reads
+            try:  # e.g. a snapshot format this version no longer reads, or another embedder's
+                self.searchable(name)
+            except SnapshotError as exc:
                 log.warning("rebuilding corpus %s: %s", name, exc.message)
                 fresh = True
         if empty or fresh:

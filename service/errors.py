@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claims.errors import ClaimsError, UpstreamError
-from retrieval.errors import IngestError, RetrievalError, SnapshotError
+from retrieval.errors import EmbedderMismatchError, IngestError, RetrievalError, SnapshotError
 
 log = logging.getLogger("claimsieve")
 
@@ -88,6 +88,7 @@ DOMAIN_STATUS: dict[type[Exception], int] = {
     UpstreamError: 502,
     ClaimsError: 422,
     IngestError: 422,
+    EmbedderMismatchError: 409,
     SnapshotError: 503,
     RetrievalError: 500,
 }

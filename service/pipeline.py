@@ -162,7 +162,7 @@ class Checker:
         self, corpus: str, query: str, k: int, mode: Mode | None = None
     ) -> tuple[int, list[Hit]]:
         """The corpus version searched and its ``k`` best passages for ``query``."""
-        snapshot = self.corpora.current(corpus)
+        snapshot = self.corpora.searchable(corpus)
         if snapshot is None:
             raise NotFoundError(f"no corpus named {corpus!r}", "corpus_not_found")
         hits = snapshot.search(
@@ -172,7 +172,7 @@ class Checker:
 
     def _corpus(self, corpus: str | None) -> tuple[str, Snapshot]:
         name = corpus or self.default_corpus
-        snapshot = self.corpora.current(name)
+        snapshot = self.corpora.searchable(name)
         if snapshot is None:
             raise UnknownCorpusError(f"no corpus named {name!r}")
         return name, snapshot

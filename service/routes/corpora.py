@@ -201,9 +201,15 @@ def delete_document(name: str, document_id: str, corpora: CorporaDep, _: AdminDe
 
 
 @router.post("/{name}/rebuild", status_code=201)
-async def rebuild_corpus(name: str, corpora: CorporaDep, _: AdminDep) -> ChangeOut:
-    """A new version without tombstones, its dense and sparse indexes built afresh."""
-    return _change_out(await run_in_threadpool(corpora.rebuild, name))
+async def rebuild_corpus(
+    name: str, corpora: CorporaDep, _: AdminDep, reembed: bool = False
+) -> ChangeOut:
+    """A new version without tombstones, its dense and sparse indexes built afresh.
+
+    With ``reembed=true`` every document is encoded again by this service's embedder
+    (for a corpus made by another one, which searches refuse with 409 ``embedder_mismatch``).
+    """
+    return _change_out(await run_in_threadpool(corpora.rebuild, name, False, reembed))
 
 
 @router.get("/{name}/search")

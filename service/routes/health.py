@@ -30,7 +30,7 @@ def readyz(request: Request) -> JSONResponse:
         checks["database"] = f"error: {type(exc).__name__}"
     checker = getattr(request.app.state, "checker", None)
     try:
-        snapshot = checker.corpora.current(checker.default_corpus) if checker else None
+        snapshot = checker.corpora.searchable(checker.default_corpus) if checker else None
         checks["corpus"] = f"ok (version {snapshot.version})" if snapshot else "missing"
     except Exception as exc:
         checks["corpus"] = f"error: {type(exc).__name__}"

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retrieval import snapshots
-from retrieval.errors import IngestError, SnapshotError
+from retrieval.errors import EmbedderMismatchError, IngestError, SnapshotError
 from retrieval.index import DenseConfig
 from retrieval.snapshots import Builder, Fusion, Snapshot, rrf
 from retrieval.types import Document
@@ -199,6 +199,15 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:
     ):
         b.add([documents()[0], documents()[0]])
     assert list((tmp_path / "c").iterdir()) == []
+
+
+def test_a_version_is_never_built_on_another_embedders_vectors(tmp_path: Path) -> None:
+    first = build(tmp_path, 1, FakeEmbedder(), documents())
+    for other in (FakeEmbedder(dim=64), type("Renamed", (FakeEmbedder,), {"name": "other"})()):
+        with pytest.raises(EmbedderMismatchError, match="was embedded with fake-hashing"):
+            build(tmp_path, 2, other, delete=["curie"], previous=first)
+    assert [p.name for p in (tmp_path / "c").iterdir()] == [first.folder.name]  # type: ignore[union-attr]
+    assert build(tmp_path, 2, FakeEmbedder(dim=64), documents()).manifest.dim == 64  # afresh
 
 
 def test_inconsistent_or_old_snapshots_are_refused(tmp_path: Path) -> None:

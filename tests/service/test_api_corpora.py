@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.store import keys as key_store
 from tests.conftest import Api, FakeEmbedder, make_settings, open_api
 
 
@@ -155,3 +159,51 @@ def test_a_corpus_above_the_threshold_is_served_from_the_compressed_index(tmp_pa
         api.client.delete("/v1/corpora/docs/documents/curie", headers=admin)
         found = api.client.get("/v1/corpora/docs/search", params=query, headers=admin).json()
         assert "curie" not in {r["document_id"] for r in found["results"]}
+
+
+class RenamedEmbedder(FakeEmbedder):
+    """The same vectors under another name: a service switched to another model."""
+
+    name = "fake-hashing-2"
+
+
+def test_a_corpus_made_by_another_embedder_is_409_until_reembedded(tmp_path) -> None:
+    from tests.service.test_errors_and_auth import assert_problem
+
+    settings = make_settings(tmp_path)
+    for _ in open_api(settings, FakeEmbedder()):
+        pass  # corpus docs, version 1, embedded by fake-hashing
+    app = create_app(settings, embedder=RenamedEmbedder())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        with app.state.sessions() as db:
+            admin = {"Authorization": f"Bearer {key_store.create_key(db, 'a', 'admin')[1]}"}
+        refused = assert_problem(
+            client.post("/v1/checks", json={"text": "Curie was born in Warsaw."}, headers=admin),
+            409,
+            "embedder_mismatch",
+        )
+        assert "fake-hashing (128 dimensions), not fake-hashing-2" in refused["detail"]
+        assert "rebuild docs --reembed" in refused["detail"]
+        assert_problem(
+            client.get("/v1/corpora/docs/search", params={"q": "Warsaw"}, headers=admin),
+            409,
+            "embedder_mismatch",
+        )
+        for change in (
+            client.delete("/v1/corpora/docs/documents/curie", headers=admin),
+            client.post("/v1/corpora/docs/rebuild", headers=admin),
+        ):
+            assert "--reembed" in assert_problem(change, 409, "embedder_mismatch")["detail"]
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/v1/corpora/docs", headers=admin).json()["version"] == 1
+
+        rebuilt = client.post("/v1/corpora/docs/rebuild?reembed=true", headers=admin)
+        assert rebuilt.status_code == 201, rebuilt.text
+        assert rebuilt.json()["version"] == 2 and rebuilt.json()["documents"] == 3
+        shown = client.get("/v1/corpora/docs", headers=admin).json()
+        assert shown["embedder"] == "fake-hashing-2"
+        found = client.get(
+            "/v1/corpora/docs/search", params={"q": "born in Warsaw", "k": 1}, headers=admin
+        ).json()
+        assert found["results"][0]["document_id"] == "curie"
+        assert client.get("/readyz").status_code == 200

@@ -107,9 +107,11 @@ def test_corpus_add_then_check_with_the_real_models(
     assert "v2: 1 documents, 1 passages, 1 tombstones, flat dense index" in capsys.readouterr().out
     assert main(["corpus", "rebuild", "facts"]) == 0
     assert "version 3" in capsys.readouterr().out
+    assert main(["corpus", "rebuild", "facts", "--reembed"]) == 0
+    assert "version 4, 1 added" in capsys.readouterr().out
     assert main(["corpus", "versions", "facts"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3 and lines[-1].startswith("v3") and lines[-1].endswith("(current)")
+    assert len(lines) == 4 and lines[-1].startswith("v4") and lines[-1].endswith("(current)")
     assert main(["corpus", "create", "facts"]) == 1  # exists already
 
 

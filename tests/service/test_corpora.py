@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from retrieval import snapshots
+from retrieval.errors import EmbedderMismatchError
+from retrieval.types import Document
 from service.corpora import Corpora
 from service.errors import NotFoundError
 from service.store import corpora as corpus_store
@@ -61,3 +64,40 @@ def test_old_versions_beyond_the_retained_ones_lose_their_folders(tmp_path: Path
         paths = [v.snapshot_path for v in corpus_store.list_versions(db, corpus)]
     assert [corpora.available(p) for p in paths] == [False, True, True]
     assert corpora.current("c") is not None
+
+
+def test_another_embedder_rebuilds_the_built_in_corpus_and_reembeds_others_on_request(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store_db.upgrade(url)
+    sessions = store_db.make_session_factory(store_db.make_engine(url))
+    before = Corpora(sessions, tmp_path / "indexes", FakeEmbedder())
+    before.ensure("builtin", documents)
+    before.ensure("mine", documents)
+    tagged = Document("moon", "Moon", "The Moon orbits the Earth.", {"source": "nasa"})
+    before.add_documents("mine", [tagged])
+    before.delete_documents("mine", ["python"])
+
+    embedder = FakeEmbedder(dim=64)  # another model: same name, other vectors
+    after = Corpora(sessions, tmp_path / "indexes", embedder)
+    rebuilt = after.ensure("builtin", documents)  # the service rebuilds what it owns
+    assert rebuilt.version == 2 and rebuilt.manifest.dim == 64
+    with pytest.raises(EmbedderMismatchError, match=r"\(128 dimensions\), not fake-hashing \(64\)"):
+        after.searchable("mine")
+    with pytest.raises(EmbedderMismatchError, match="rebuild mine --reembed"):
+        after.add_documents("mine", [Document("sun", "Sun", "The Sun is a star.")])
+    assert after.current("mine").version == 3  # type: ignore[union-attr]
+    assert not list((tmp_path / "indexes" / "mine").glob(".tmp-*"))
+
+    encoded = embedder.texts
+    result = after.rebuild("mine", reembed=True)
+    assert (result.version, result.added, result.documents) == (4, 3, 3)
+    assert embedder.texts > encoded
+    snapshot = after.searchable("mine")
+    assert snapshot is not None and snapshot.manifest.dim == 64 and snapshot.live.all()
+    kept = {d["id"]: d for d in snapshots.documents(snapshot)}
+    assert set(kept) == {"eiffel", "curie", "moon"}
+    assert kept["moon"]["metadata"] == {"source": "nasa"} and kept["moon"]["text"] == tagged.text
+    (hit,) = snapshot.search(embedder.encode(["Moon orbits"]), ["Moon orbits"], 1)[0]
+    assert hit.passage.document_id == "moon"
