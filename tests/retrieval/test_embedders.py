@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from retrieval.embedders import MiniLMEmbedder, default_model_path, model_name
 from retrieval.text import split_sentences, titled
 
 TEXT = (
@@ -109,3 +111,22 @@ def test_a_sentence_no_passage_can_hold_is_read_alone(minilm: Any, tmp_path: Any
     assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
     alone = minilm.encode([titled("Tokyo", rows[row].text)])[0]
     assert float(found[0] @ alone) > 0.999
+
+
+def test_a_local_model_is_named_by_its_folder_and_its_weights(tmp_path: Path) -> None:
+    def folder(where: str, weights: bytes) -> Path:
+        path = tmp_path / where / "model"
+        path.mkdir(parents=True)
+        (path / "model.safetensors").write_bytes(weights)
+        (path / "config.json").write_text("{}")
+        return path
+
+    same, twin, other = folder("a", b"w" * 3000), folder("b", b"w" * 3000), folder("c", b"x")
+    assert model_name(same) == model_name(twin)
+    assert model_name(same) != model_name(other)
+    assert model_name(same).startswith("model@")
+
+
+def test_the_packaged_model_keeps_its_name_when_named_by_path(minilm: Any) -> None:
+    assert minilm.name == "all-MiniLM-L6-v2"
+    assert MiniLMEmbedder(default_model_path()).name == "all-MiniLM-L6-v2"
