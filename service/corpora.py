@@ -9,6 +9,7 @@ line share the snapshots folder and see each other's versions.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import threading
@@ -129,16 +130,9 @@ class Corpora:
         ``reembed`` encodes every live document again with this service's embedder:
         the way to move a corpus made by another embedder onto this one.
         """
-        if not reembed:
-            return self.change(name, compact=True, progress=progress)
-        previous = self.current(name)
-        if previous is None:
-            raise NotFoundError(f"no corpus named {name!r}", "corpus_not_found")
-        stored = (
-            Document(d["id"], d["title"], d["text"], d["metadata"])
-            for d in snapshots.documents(previous)
-        )
-        return self.change(name, add=stored, progress=progress, fresh=True)
+        if reembed:
+            return self.change(name, progress=progress, reembed=True)
+        return self.change(name, compact=True, progress=progress)
 
     def change(
         self,
@@ -148,17 +142,33 @@ class Corpora:
         compact: bool = False,
         progress: bool = False,
         fresh: bool = False,
+        reembed: bool = False,
     ) -> ChangeResult:
-        """Build and record the next version; ``fresh`` starts from nothing, not the current."""
+        """Build and record the next version.
+
+        ``fresh`` starts from nothing, not the current version; ``reembed`` starts from
+        nothing and adds the current version's documents again (read under the write lock,
+        so no change made meanwhile is lost).
+        """
         with self._lock:
             write_lock = self._write_locks.setdefault(name, threading.Lock())
         with write_lock, self._sessions() as db:
             corpus = corpus_store.get_corpus(db, name)
             if corpus is None:
                 raise NotFoundError(f"no corpus named {name!r}", "corpus_not_found")
+            if reembed:
+                current = self.current(name)
+                assert current is not None
+                add = itertools.chain(
+                    (
+                        Document(d["id"], d["title"], d["text"], d["metadata"])
+                        for d in snapshots.documents(current)
+                    ),
+                    add,
+                )
             previous = (
                 Snapshot.empty(name, self._embedder.name, self._embedder.dim)
-                if fresh
+                if fresh or reembed
                 else self.searchable(name)
             )
             db.commit()  # end the read transaction: embedding can take minutes
