@@ -209,7 +209,7 @@ async def rebuild_corpus(
     With ``reembed=true`` every document is encoded again by this service's embedder
     (for a corpus made by another one, which searches refuse with 409 ``embedder_mismatch``).
     """
-    return _change_out(await run_in_threadpool(corpora.rebuild, name, False, reembed))
+    return _change_out(await run_in_threadpool(corpora.rebuild, name, reembed=reembed))
 
 
 @router.get("/{name}/search")
