@@ -17,6 +17,7 @@ from retrieval.types import Document, Passage
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
+KNOWN_TYPES = "use .jsonl, .ndjson, .txt, .md or .html"
 
 log = logging.getLogger("claimsieve")
 
@@ -45,14 +46,19 @@ def document_from_mapping(row: object, where: str) -> Document:
 def read_jsonl(path: Path) -> Iterator[Document]:
     """Stream documents from a JSONL file, one ``{id, title, text}`` object a line."""
     with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise IngestError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            yield document_from_mapping(row, f"{path}:{number}")
+        yield from jsonl_documents(lines, str(path))
+
+
+def jsonl_documents(lines: Iterable[str], where: str) -> Iterator[Document]:
+    """Documents from JSONL lines; errors name ``where`` and the line number."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise IngestError(f"{where}:{number}: not valid JSON ({exc.msg})") from exc
+        yield document_from_mapping(row, f"{where}:{number}")
 
 
 def read_text_file(path: Path, doc_id: str) -> Document:
@@ -61,13 +67,43 @@ def read_text_file(path: Path, doc_id: str) -> Document:
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path}: not UTF-8 text") from exc
-    if path.suffix.lower() in HTML_SUFFIXES:
+    return text_document(raw, path, doc_id, {"path": str(path)})
+
+
+def text_document(raw: str, name: Path, doc_id: str, metadata: dict[str, object]) -> Document:
+    """The document of a text, markdown or HTML file ``name`` (its suffix says which)."""
+    if name.suffix.lower() in HTML_SUFFIXES:
         title, text = html_text(raw)
-        return Document(doc_id, title or path.stem, text, {"path": str(path)})
+        return Document(doc_id, title or name.stem, text, metadata)
     first = next(
         (line.strip().lstrip("#").strip() for line in raw.splitlines() if line.strip()), ""
     )
-    return Document(doc_id, first[:200] or path.stem, raw, {"path": str(path)})
+    return Document(doc_id, first[:200] or name.stem, raw, metadata)
+
+
+def read_upload(filename: str, data: bytes) -> list[Document]:
+    """The documents of one uploaded file, read as :func:`read_paths` reads a named file.
+
+    A JSONL or NDJSON file gives its rows; a text, markdown or HTML file gives one
+    document whose id is the file's name.
+    """
+    name = Path(filename.replace("\\", "/")).name  # a browser may send a whole path
+    suffix = Path(name).suffix.lower()
+    if suffix not in JSONL_SUFFIXES | TEXT_SUFFIXES | HTML_SUFFIXES:
+        raise IngestError(f"{name or '(no file name)'}: unknown file type ({KNOWN_TYPES})")
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{name}: not UTF-8 text") from exc
+    if suffix in JSONL_SUFFIXES:
+        documents = list(jsonl_documents(raw.split("\n"), name))
+        if not documents:
+            raise IngestError(f"{name}: no documents in it")
+        return documents
+    document = text_document(raw, Path(name), name, {"filename": name})
+    if not document.text.strip():
+        raise IngestError(f"{name}: it has no text")
+    return [document]
 
 
 class _HtmlText(HTMLParser):
@@ -162,9 +198,7 @@ def read_paths(
                 raise IngestError(f"{path}: it has no text")
             yield document
         else:
-            raise IngestError(
-                f"{path}: unknown file type (use .jsonl, .ndjson, .txt, .md or .html)"
-            )
+            raise IngestError(f"{path}: unknown file type ({KNOWN_TYPES})")
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")

@@ -10,7 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
+from retrieval.errors import IngestError
+from retrieval.ingest import read_upload
 from retrieval.types import Document
 from service.corpora import ChangeResult
 from service.deps import AdminDep, AnyRoleDep, CheckerDep, CorporaDep, SessionDep
@@ -55,7 +58,7 @@ def parse_documents(body: bytes, content_type: str) -> list[DocumentIn]:
     try:
         if media in NDJSON_TYPES:
             rows: Any = [
-                json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()
+                json.loads(line) for line in body.decode("utf-8").split("\n") if line.strip()
             ]
         elif media in ("application/json", ""):
             rows = json.loads(body)
@@ -63,10 +66,40 @@ def parse_documents(body: bytes, content_type: str) -> list[DocumentIn]:
                 rows = rows["documents"]
         else:
             raise UnsupportedMediaError(
-                f"send application/json or application/x-ndjson, not {media!r}"
+                f"send application/json, application/x-ndjson or multipart/form-data files, "
+                f"not {media!r}"
             )
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedJsonError(f"the documents are not valid JSON: {exc}") from exc
+    return _validated(rows)
+
+
+async def read_uploads(request: Request) -> list[DocumentIn]:
+    """Documents from the files of a ``multipart/form-data`` body, read by their names.
+
+    A ``.jsonl``/``.ndjson`` file gives its rows; a ``.txt``, ``.md`` or ``.html``
+    file one document whose id is its file name (as ``claimsieve corpus add`` reads
+    a named file).
+    """
+    rows: list[dict[str, Any]] = []
+    async with request.form() as form:
+        for field, value in form.multi_items():
+            if not isinstance(value, UploadFile):
+                raise BadRequestError(
+                    f"form field {field!r} is not a file: upload documents as files "
+                    f"(curl -F file=@handbook.md)",
+                    "invalid_document",
+                )
+            try:
+                documents = read_upload(value.filename or "", await value.read())
+            except IngestError as exc:
+                raise BadRequestError(str(exc), "invalid_document") from exc
+            rows += [asdict(d) for d in documents]
+    return _validated(rows)
+
+
+def _validated(rows: Any) -> list[DocumentIn]:
+    """Every document checked before anything is indexed: one bad document changes nothing."""
     try:
         documents = _DOCUMENTS.validate_python(rows)
     except ValidationError as exc:
@@ -169,6 +202,18 @@ def list_versions(
                     }
                 },
                 "application/x-ndjson": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "description": ".jsonl, .ndjson, .txt, .md or .html files",
+                            }
+                        },
+                    }
+                },
             },
         }
     },
@@ -176,12 +221,16 @@ def list_versions(
 async def add_documents(
     name: str, request: Request, response: Response, corpora: CorporaDep, _: AdminDep
 ) -> ChangeOut:
-    """Add or replace documents (JSON array or NDJSON); makes a new corpus version.
+    """Add or replace documents (JSON array, NDJSON or uploaded files); makes a new version.
 
     Every document is validated before anything is indexed: one bad document
     changes nothing.
     """
-    documents = parse_documents(await request.body(), request.headers.get("content-type", ""))
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() == "multipart/form-data":
+        documents = await read_uploads(request)
+    else:
+        documents = parse_documents(await request.body(), content_type)
     sources = [Document(d.id, d.title or d.id, d.text, d.metadata) for d in documents]
     result = await run_in_threadpool(corpora.add_documents, name, sources)
     if not (result.added or result.replaced):

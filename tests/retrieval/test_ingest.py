@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from retrieval.builtin import python_reference
 from retrieval.errors import IngestError
-from retrieval.ingest import chunk, count_tokens, html_text, read_paths
+from retrieval.ingest import chunk, count_tokens, html_text, read_paths, read_upload
 from retrieval.types import Document
 
 
@@ -166,3 +166,20 @@ def test_builtin_corpus_is_the_python_reference() -> None:
     assert "topic:for" in ids and "builtin:len" in ids
     assert len(ids) == len(documents) > 150
     assert all(d.text.strip() for d in documents)
+
+
+def test_an_uploaded_file_is_read_like_a_named_one() -> None:
+    (doc,) = read_upload("C:\\Users\\ann\\notes.md", b"# Notes\n\nTea at four.\n")
+    assert (doc.id, doc.title, doc.metadata) == ("notes.md", "Notes", {"filename": "notes.md"})
+    rows = read_upload("d.ndjson", b'{"id": 1, "text": "One."}\r\n\n{"id": "2", "text": "Two."}')
+    assert [(d.id, d.title, d.text) for d in rows] == [("1", "1", "One."), ("2", "2", "Two.")]
+    for name, data, says in [
+        ("scan.pdf", b"%PDF", "unknown file type"),
+        ("", b"text", "(no file name): unknown file type"),
+        ("a.txt", b"\xff\xfe", "not UTF-8"),
+        ("a.html", b"<script>x()</script>", "no text"),
+        ("a.jsonl", b"\n\n", "no documents"),
+        ("a.jsonl", b'{"id": "a", "text": "A."}\nnot json\n', "a.jsonl:2: not valid JSON"),
+    ]:
+        with pytest.raises(IngestError, match=re.escape(says)):
+            read_upload(name, data)

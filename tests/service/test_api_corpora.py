@@ -147,6 +147,65 @@ def test_change_routes_answer_problems(api: Api) -> None:
     assert api.client.get("/v1/corpora/docs", headers=admin).json()["version"] == 1
 
 
+def test_uploaded_files_become_documents_and_bad_ones_change_nothing(api: Api) -> None:
+    from tests.service.test_errors_and_auth import assert_problem
+
+    admin = api.headers("admin")
+    page = (
+        b"<html><head><title>Mars</title><script>track()</script></head>"
+        b"<body><h1>Mars</h1><p>Mars has two small moons, Phobos and Deimos.</p></body></html>"
+    )
+    venus = b'{"id": "venus", "title": "Venus", "text": "Venus is the hottest planet."}\n'
+    files = [
+        (
+            "file",
+            ("notes/tides.md", b"# Tides\n\nThe Moon raises tides on Earth.\n", "text/markdown"),
+        ),
+        ("file", ("mars.html", page, "text/html")),
+        ("file", ("more.jsonl", venus, "application/x-ndjson")),
+    ]
+    response = api.client.post("/v1/corpora/docs/documents", files=files, headers=admin)
+    assert response.status_code == 201, response.text
+    assert (response.json()["version"], response.json()["added"]) == (2, 3)
+    found = api.client.get(
+        "/v1/corpora/docs/search", params={"q": "moons Phobos Deimos", "k": 1}, headers=admin
+    ).json()["results"][0]
+    # A text or HTML file's id is its name (a browser's folder dropped); HTML gives its title
+    # and visible text only.
+    assert (found["document_id"], found["title"]) == ("mars.html", "Mars")
+    assert "Phobos" in found["text"] and "track()" not in found["text"]
+    tides = api.client.get(
+        "/v1/corpora/docs/search", params={"q": "tides", "k": 1}, headers=admin
+    ).json()["results"][0]
+    assert (tides["document_id"], tides["title"]) == ("tides.md", "Tides")
+
+    def upload(*parts: tuple[str, object]) -> object:
+        return api.client.post("/v1/corpora/docs/documents", files=list(parts), headers=admin)
+
+    good = ("file", ("ok.txt", b"Saturn has rings.", "text/plain"))
+    for bad, code, says in [
+        (("file", ("paper.pdf", b"%PDF-1.7", "application/pdf")), "invalid_document", "unknown"),
+        (
+            ("file", ("latin.txt", "caf\xe9".encode("latin-1"), "text/plain")),
+            "invalid_document",
+            "UTF-8",
+        ),
+        (("file", ("empty.md", b"  \n", "text/markdown")), "invalid_document", "no text"),
+        (
+            ("file", ("bad.jsonl", b'{"id": "x"}\n', "application/x-ndjson")),
+            "invalid_document",
+            "bad.jsonl:1",
+        ),
+        (("file", ("ok.txt", b"Saturn again.", "text/plain")), "duplicate_document_id", "ok.txt"),
+        (("id", (None, b"saturn")), "invalid_document", "not a file"),
+    ]:
+        problem = assert_problem(upload(good, bad), 422, code)
+        assert says in problem["detail"], problem
+    # Every bad upload was refused whole: the good file beside it was not indexed either.
+    shown = api.client.get("/v1/corpora/docs", headers=admin).json()
+    assert (shown["version"], shown["documents"]) == (2, 6)
+
+
 def test_a_corpus_above_the_threshold_is_served_from_the_compressed_index(tmp_path) -> None:
     # The settings' ann_kind default (ivfpq) above a threshold every corpus passes.
     for api in open_api(make_settings(tmp_path, ann_threshold=1), FakeEmbedder()):

@@ -87,6 +87,19 @@ def test_readme_example_against_the_real_server_and_a_restart(tmp_path: Path) ->
             )
         assert check["claims"][0]["verdict"] == "SUPPORTED"
         assert check["claims"][0]["evidence"][0]["document_id"] == "topic:for"
+
+        # A user's own corpus from an uploaded file, embedded by the real MiniLM.
+        base = f"http://127.0.0.1:{port}/v1/corpora"
+        assert httpx.post(base, json={"name": "handbook"}, timeout=30).status_code == 201
+        handbook = b"# Leave\n\nEmployees get 25 days of paid leave a year.\n"
+        added = httpx.post(
+            f"{base}/handbook/documents", files={"file": ("leave.md", handbook)}, timeout=120
+        )
+        assert added.status_code == 201, added.text
+        hits = httpx.get(
+            f"{base}/handbook/search", params={"q": "how many holidays", "k": 1}, timeout=30
+        ).json()["results"]
+        assert (hits[0]["document_id"], hits[0]["title"]) == ("leave.md", "Leave")
     finally:
         stop(server)
 
