@@ -136,7 +136,13 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    if command in ("create", "show", "versions"):  # the database alone: no models to load
+    # What the database and the file system can answer is answered before any model loads.
+    if command == "add":
+        for path in args.paths:
+            if not Path(path).exists():
+                print(f"error: {path}: no such file or folder", file=sys.stderr)
+                return 1
+    else:
         _, sessions = components.open_database(settings)
         with sessions() as db:
             if command == "create":
@@ -151,13 +157,14 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
                 row = corpus_store.version_row(db, found, found.current_version)
                 _show(settings, args.name, row)
                 return 0
-            for v in corpus_store.list_versions(db, found):
-                mark = "  (current)" if v.version == found.current_version else ""
-                print(
-                    f"v{v.version}\t{v.created_at:%Y-%m-%d %H:%M:%S}\t{v.documents} documents\t"
-                    f"{v.passages} passages{mark}"
-                )
-        return 0
+            if command == "versions":
+                for v in corpus_store.list_versions(db, found):
+                    mark = "  (current)" if v.version == found.current_version else ""
+                    print(
+                        f"v{v.version}\t{v.created_at:%Y-%m-%d %H:%M:%S}\t"
+                        f"{v.documents} documents\t{v.passages} passages{mark}"
+                    )
+                return 0
     built = components.build(settings.model_copy(update={"build_default_corpus": False}))
     corpora = built.checker.corpora
     if command == "add":

@@ -115,7 +115,7 @@ def test_corpus_add_then_check_with_the_real_models(
     assert main(["corpus", "create", "facts"]) == 1  # exists already
 
 
-def test_corpus_create_show_and_versions_need_no_models(
+def test_corpus_listings_and_missing_things_need_no_models(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     def no_models(*args: object, **kwargs: object) -> None:
@@ -129,8 +129,17 @@ def test_corpus_create_show_and_versions_need_no_models(
     assert main(["corpus", "versions", "handbook"]) == 0
     assert main(["corpus", "create", "handbook"]) == 1
     assert "already exists" in capsys.readouterr().err
-    assert main(["corpus", "show", "ghost"]) == 1
-    assert "no corpus named 'ghost'" in capsys.readouterr().err
+    # A missing corpus or file is said before any model loads.
+    for command in (
+        ["show", "ghost"],
+        ["search", "ghost", "leave"],
+        ["delete-document", "ghost", "a"],
+        ["rebuild", "ghost"],
+    ):
+        assert main(["corpus", *command]) == 1
+        assert "no corpus named 'ghost'" in capsys.readouterr().err
+    assert main(["corpus", "add", "handbook", "missing.md"]) == 1
+    assert "missing.md: no such file or folder" in capsys.readouterr().err
 
 
 def test_corpus_add_with_a_bad_file_or_name_changes_nothing(
