@@ -853,13 +853,35 @@ def load(folder: Path, dense_config: DenseConfig | None = None) -> Snapshot:
     )
 
 
-def documents(snapshot: Snapshot) -> Iterator[dict[str, Any]]:
-    """The live documents of a snapshot, as stored (id, title, text, metadata, sha256, rows)."""
-    if snapshot.folder is None:
+def documents(source: Snapshot | Path) -> Iterator[dict[str, Any]]:
+    """The live documents of a snapshot (or its folder), as stored.
+
+    Each is ``{id, title, text, metadata, sha256, rows}``, ``rows`` holding
+    ``[row, start, end]`` of its passages.
+    """
+    folder = source if isinstance(source, Path) else source.folder
+    if folder is None:
         return
-    with (snapshot.folder / "documents.jsonl").open(encoding="utf-8") as lines:
+    with (folder / "documents.jsonl").open(encoding="utf-8") as lines:
         for line in lines:
             yield json.loads(line)
+
+
+def find_document(source: Snapshot | Path, document_id: str) -> dict[str, Any] | None:
+    """One live document (as :func:`documents` gives it), or None.
+
+    A scan of ``documents.jsonl`` that parses only the line written for that id.
+    """
+    folder = source if isinstance(source, Path) else source.folder
+    if folder is None:
+        return None
+    start = '{"id": ' + json.dumps(document_id, ensure_ascii=False) + ","
+    with (folder / "documents.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.startswith(start):
+                found: dict[str, Any] = json.loads(line)
+                return found
+    return None
 
 
 def sweep(corpus_dir: Path, keep: Iterable[Path], older_than_s: float = 3600.0) -> list[Path]:

@@ -109,6 +109,16 @@ def _show(settings: Settings, name: str, row: Any) -> None:
     )
 
 
+def _documents(settings: Settings, row: Any) -> None:
+    """The live documents of a corpus's current version, a line each, read from its snapshot."""
+    from retrieval import snapshots
+
+    if row is None:
+        return
+    for d in snapshots.documents(settings.snapshot_dir / row.snapshot_path):
+        print(f"{d['id']}\t{d['title']}\t{len(d['text'])} chars\t{len(d['rows'])} passages")
+
+
 def _corpus(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -153,9 +163,12 @@ def _corpus(args: argparse.Namespace, settings: Settings) -> int:
             if found is None:
                 print(f"error: no corpus named {args.name!r}", file=sys.stderr)
                 return 1
+            row = corpus_store.version_row(db, found, found.current_version)
             if command == "show":
-                row = corpus_store.version_row(db, found, found.current_version)
                 _show(settings, args.name, row)
+                return 0
+            if command == "documents":
+                _documents(settings, row)
                 return 0
             if command == "versions":
                 for v in corpus_store.list_versions(db, found):
@@ -660,7 +673,11 @@ def parser() -> argparse.ArgumentParser:
     delete.add_argument("name")
     delete.add_argument("ids", nargs="+")
     corpus_commands.add_parser("list", help="list corpora")
-    for name, text in (("show", "show a corpus"), ("versions", "list a corpus's versions")):
+    for name, text in (
+        ("show", "show a corpus"),
+        ("versions", "list a corpus's versions"),
+        ("documents", "list the live documents: id, title, characters, passages"),
+    ):
         corpus_commands.add_parser(name, help=text).add_argument("name")
     rebuild = corpus_commands.add_parser(
         "rebuild", help="a new version without tombstones, indexes built afresh"

@@ -234,6 +234,30 @@ class VersionOut(BaseModel):
     created_at: datetime
 
 
+class DocumentSummaryOut(BaseModel):
+    id: str
+    title: str
+    metadata: dict[str, Any]
+    chars: int = Field(description="Length of its text.")
+    passages: int = Field(description="Passages it was cut into.")
+
+
+class DocumentListOut(BaseModel):
+    corpus: NameVersion
+    total: int = Field(description="Live documents in this version.")
+    offset: int
+    documents: list[DocumentSummaryOut] = Field(description="In the order they were added.")
+
+
+class DocumentOut(BaseModel):
+    corpus: NameVersion
+    id: str
+    title: str
+    text: str
+    metadata: dict[str, Any]
+    passages: list[SpanOut] = Field(description="Each passage's span within `text`.")
+
+
 class SearchHitOut(BaseModel):
     passage_id: str
     document_id: str

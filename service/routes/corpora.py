@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from dataclasses import asdict
@@ -12,8 +13,10 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from retrieval import snapshots
 from retrieval.errors import IngestError
 from retrieval.ingest import read_upload
+from retrieval.snapshots import Snapshot
 from retrieval.types import Document
 from service.corpora import ChangeResult
 from service.deps import AdminDep, AnyRoleDep, CheckerDep, CorporaDep, SessionDep
@@ -28,6 +31,9 @@ from service.schemas import (
     CorpusCreate,
     CorpusOut,
     DocumentIn,
+    DocumentListOut,
+    DocumentOut,
+    DocumentSummaryOut,
     NameVersion,
     SearchHitOut,
     SearchOut,
@@ -117,6 +123,13 @@ def _validated(rows: Any) -> list[DocumentIn]:
             f"document ids repeat in one request: {repeated[:5]}", "duplicate_document_id"
         )
     return documents
+
+
+def _snapshot(corpora: CorporaDep, name: str) -> Snapshot:
+    snapshot = corpora.current(name)
+    if snapshot is None:
+        raise NotFoundError(f"no corpus named {name!r}", "corpus_not_found")
+    return snapshot
 
 
 def _corpus_out(db: SessionDep, corpora: CorporaDep, name: str) -> CorpusOut:
@@ -238,7 +251,57 @@ async def add_documents(
     return _change_out(result)
 
 
-@router.delete("/{name}/documents/{document_id}")
+@router.get("/{name}/documents")
+def list_documents(
+    name: str,
+    corpora: CorporaDep,
+    _: AnyRoleDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DocumentListOut:
+    """The live documents of the current version, in the order they were added, a page at a time.
+
+    ``total`` and ``corpus.version`` say what was paged: a change in between makes a new version.
+    """
+    snapshot = _snapshot(corpora, name)
+    page = itertools.islice(snapshots.documents(snapshot), offset, offset + limit)
+    return DocumentListOut(
+        corpus=NameVersion(name=name, version=snapshot.version),
+        total=snapshot.manifest.documents,
+        offset=offset,
+        documents=[
+            DocumentSummaryOut(
+                id=d["id"],
+                title=d["title"],
+                metadata=d["metadata"],
+                chars=len(d["text"]),
+                passages=len(d["rows"]),
+            )
+            for d in page
+        ],
+    )
+
+
+@router.get("/{name}/documents/{document_id:path}")
+def read_document(name: str, document_id: str, corpora: CorporaDep, _: AnyRoleDep) -> DocumentOut:
+    """One live document of the current version: its text, metadata and passage spans."""
+    snapshot = _snapshot(corpora, name)
+    found = snapshots.find_document(snapshot, document_id)
+    if found is None:
+        raise NotFoundError(
+            f"corpus {name!r} has no document {document_id!r}", "document_not_found"
+        )
+    return DocumentOut(
+        corpus=NameVersion(name=name, version=snapshot.version),
+        id=found["id"],
+        title=found["title"],
+        text=found["text"],
+        metadata=found["metadata"],
+        passages=[SpanOut(start=s, end=e) for _, s, e in sorted(found["rows"], key=lambda r: r[1])],
+    )
+
+
+@router.delete("/{name}/documents/{document_id:path}")
 def delete_document(name: str, document_id: str, corpora: CorporaDep, _: AdminDep) -> ChangeOut:
     """Delete a document: a new version in which its passages are tombstones."""
     result = corpora.delete_documents(name, [document_id])

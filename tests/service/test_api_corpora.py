@@ -206,6 +206,55 @@ def test_uploaded_files_become_documents_and_bad_ones_change_nothing(api: Api) -
     assert (shown["version"], shown["documents"]) == (2, 6)
 
 
+def test_documents_are_listed_read_and_deleted_by_id_even_with_a_slash(api: Api) -> None:
+    from tests.service.test_errors_and_auth import assert_problem
+
+    admin, trainer = api.headers("admin"), api.headers("trainer")
+    rows = [{"id": "guides/leave.md", "title": "Leave", "text": "Staff get 25 days of leave."}]
+    assert (
+        api.client.post("/v1/corpora/docs/documents", json=rows, headers=admin).status_code == 201
+    )
+    listed = api.client.get("/v1/corpora/docs/documents", headers=trainer).json()
+    assert (listed["corpus"], listed["total"], listed["offset"]) == (
+        {"name": "docs", "version": 2},
+        4,
+        0,
+    )
+    ids = [d["id"] for d in listed["documents"]]
+    assert len(ids) == 4 and ids[-1] == "guides/leave.md"
+    assert listed["documents"][-1] == {
+        "id": "guides/leave.md",
+        "title": "Leave",
+        "metadata": {},
+        "chars": 27,
+        "passages": 1,
+    }
+    pages = [
+        api.client.get(
+            "/v1/corpora/docs/documents", params={"limit": 3, "offset": o}, headers=trainer
+        ).json()["documents"]
+        for o in (0, 3, 6)
+    ]
+    assert [d["id"] for page in pages for d in page] == ids and pages[-1] == []
+
+    read = api.client.get("/v1/corpora/docs/documents/guides/leave.md", headers=trainer).json()
+    assert (read["text"], read["passages"]) == (rows[0]["text"], [{"start": 0, "end": 27}])
+    assert read["corpus"] == {"name": "docs", "version": 2}
+
+    deleted = api.client.delete("/v1/corpora/docs/documents/guides/leave.md", headers=admin)
+    assert deleted.status_code == 200 and deleted.json()["deleted"] == 1, deleted.text
+    assert_problem(
+        api.client.get("/v1/corpora/docs/documents/guides/leave.md", headers=trainer),
+        404,
+        "document_not_found",
+    )
+    assert_problem(api.client.get("/v1/corpora/nope/documents", headers=trainer), 404)
+    assert_problem(
+        api.client.get("/v1/corpora/docs/documents", params={"limit": 0}, headers=trainer), 422
+    )
+    assert_problem(api.client.get("/v1/corpora/docs/documents"), 401)
+
+
 def test_a_corpus_above_the_threshold_is_served_from_the_compressed_index(tmp_path) -> None:
     # The settings' ann_kind default (ivfpq) above a threshold every corpus passes.
     for api in open_api(make_settings(tmp_path, ann_threshold=1), FakeEmbedder()):

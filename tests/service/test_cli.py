@@ -86,6 +86,11 @@ def test_corpus_add_then_check_with_the_real_models(
     assert "[Marie Curie] curie" in capsys.readouterr().out
     assert main(["corpus", "search", "facts", "lattice tower", "--mode", "sparse"]) == 0
     assert "tower.md" in capsys.readouterr().out
+    assert main(["corpus", "documents", "facts"]) == 0
+    assert capsys.readouterr().out.splitlines() == [  # in the order they were added
+        "curie\tMarie Curie\t39 chars\t1 passages",
+        "tower.md\tEiffel Tower\t109 chars\t1 passages",
+    ]
 
     monkeypatch.setenv("CLAIMSIEVE_DEFAULT_CORPUS", "facts")
     get_settings.cache_clear()
@@ -127,11 +132,14 @@ def test_corpus_listings_and_missing_things_need_no_models(
     assert main(["corpus", "show", "handbook"]) == 0
     assert capsys.readouterr().out == "handbook v0: no documents yet\n"
     assert main(["corpus", "versions", "handbook"]) == 0
+    assert main(["corpus", "documents", "handbook"]) == 0
+    assert capsys.readouterr().out == ""  # no versions, no documents yet
     assert main(["corpus", "create", "handbook"]) == 1
     assert "already exists" in capsys.readouterr().err
     # A missing corpus or file is said before any model loads.
     for command in (
         ["show", "ghost"],
+        ["documents", "ghost"],
         ["search", "ghost", "leave"],
         ["delete-document", "ghost", "a"],
         ["rebuild", "ghost"],
