@@ -13,10 +13,11 @@ modes. Prints and saves (bench/results/recall.json):
 
 Nothing is tuned here: fusion uses its defaults (RRF k=60, equal weights).
 With ``--reranker FOLDER`` (a local CrossEncoder, as ``CLAIMSIEVE_RERANKER_PATH``)
-a fourth row reranks the top 100 hybrid candidates.
+a fourth row reranks the top 100 hybrid candidates. With ``--embedder FOLDER``
+(as ``CLAIMSIEVE_EMBEDDER_PATH``) another sentence-transformers model embeds.
 
     python bench/recall.py [--eval ../shared/eval] [--datasets fever_sf climate_fever]
-        [--part all|train|test] [--reranker FOLDER]
+        [--part all|train|test] [--reranker FOLDER] [--embedder FOLDER] [--out FILE]
 """
 
 from __future__ import annotations
@@ -133,11 +134,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "recall.json")
     parser.add_argument("--part", choices=("all", "train", "test"), default="all")
     parser.add_argument("--reranker", type=Path, help="a local CrossEncoder folder")
+    parser.add_argument(
+        "--embedder", type=Path, help="a local sentence-transformers folder (default: MiniLM)"
+    )
     args = parser.parse_args()
-    embedder = MiniLMEmbedder()
+    embedder = MiniLMEmbedder(args.embedder)
     reranker = CrossEncoderReranker(args.reranker, batch_size=64) if args.reranker else None
     modes = (*MODES, RERANKED) if reranker else MODES
-    results: dict[str, Any] = {"machine": platform.platform(), "fusion": "RRF k=60, weights 1:1"}
+    results: dict[str, Any] = {
+        "machine": platform.platform(),
+        "embedder": embedder.name,
+        "fusion": "RRF k=60, weights 1:1",
+    }
     with tempfile.TemporaryDirectory() as work:
         for name in args.datasets:
             folder = args.eval / name
@@ -148,6 +156,7 @@ def main() -> None:
     header = f"{'dataset':<15}{'mode':<15}" + "".join(
         f"{m:>10}" for m in ("R@1", "R@5", "R@10", "R@50", "hit@5", "MRR", "q/s")
     )
+    print(f"embedder {embedder.name}")
     print(header)
     for name in args.datasets:
         if name not in results:

@@ -264,7 +264,10 @@ class SearchHitOut(BaseModel):
     title: str
     text: str
     doc_span: SpanOut
-    score: float
+    score: float = Field(
+        description="hybrid: the reciprocal-rank-fusion score; dense: cosine; sparse: BM25; "
+        "the reranker's score when one is configured (CLAIMSIEVE_RERANKER_PATH)."
+    )
 
 
 class SearchOut(BaseModel):
