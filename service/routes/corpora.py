@@ -97,7 +97,8 @@ async def read_uploads(request: Request) -> list[DocumentIn]:
                     "invalid_document",
                 )
             try:
-                documents = read_upload(value.filename or "", await value.read())
+                data = await value.read()
+                documents = await run_in_threadpool(read_upload, value.filename or "", data)
             except IngestError as exc:
                 raise BadRequestError(str(exc), "invalid_document") from exc
             rows += [asdict(d) for d in documents]
@@ -243,7 +244,9 @@ async def add_documents(
     if content_type.split(";")[0].strip().lower() == "multipart/form-data":
         documents = await read_uploads(request)
     else:
-        documents = parse_documents(await request.body(), content_type)
+        body = await request.body()
+        # Parsing a large body takes seconds: off the event loop, so other requests go on.
+        documents = await run_in_threadpool(parse_documents, body, content_type)
     sources = [Document(d.id, d.title or d.id, d.text, d.metadata) for d in documents]
     result = await run_in_threadpool(corpora.add_documents, name, sources)
     if not (result.added or result.replaced):
