@@ -29,6 +29,7 @@ with ``compact=True`` rebuilds without them. Nothing is pickled.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import mmap
 import os
@@ -853,17 +854,17 @@ def load(folder: Path, dense_config: DenseConfig | None = None) -> Snapshot:
     )
 
 
-def documents(source: Snapshot | Path) -> Iterator[dict[str, Any]]:
-    """The live documents of a snapshot (or its folder), as stored.
+def documents(source: Snapshot | Path, skip: int = 0) -> Iterator[dict[str, Any]]:
+    """The live documents of a snapshot (or its folder), as stored, after the first ``skip``.
 
     Each is ``{id, title, text, metadata, sha256, rows}``, ``rows`` holding
-    ``[row, start, end]`` of its passages.
+    ``[row, start, end]`` of its passages. Skipped documents are not parsed.
     """
     folder = source if isinstance(source, Path) else source.folder
     if folder is None:
         return
     with (folder / "documents.jsonl").open(encoding="utf-8") as lines:
-        for line in lines:
+        for line in itertools.islice(lines, skip, None):
             yield json.loads(line)
 
 

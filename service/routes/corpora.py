@@ -267,7 +267,7 @@ def list_documents(
     ``total`` and ``corpus.version`` say what was paged: a change in between makes a new version.
     """
     snapshot = _snapshot(corpora, name)
-    page = itertools.islice(snapshots.documents(snapshot), offset, offset + limit)
+    page = itertools.islice(snapshots.documents(snapshot, skip=offset), limit)
     return DocumentListOut(
         corpus=NameVersion(name=name, version=snapshot.version),
         total=snapshot.manifest.documents,

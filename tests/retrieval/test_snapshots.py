@@ -117,6 +117,7 @@ def test_a_document_is_found_by_its_id_whatever_characters_it_has(tmp_path: Path
     assert snapshots.find_document(second, "missing") is None
     assert second.folder is not None
     assert [d["id"] for d in snapshots.documents(second.folder)] == [*odd[:-2], "x2"]
+    assert [d["id"] for d in snapshots.documents(second, skip=3)] == [*odd[3:-2], "x2"]
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf", "ivfpq"])
