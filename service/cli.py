@@ -377,10 +377,16 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from service import components
     from service.evaluation import evaluate, summary_text
 
-    for path in (args.claims, args.corpus):
+    for path in (args.claims, *args.corpus):
         if not path.is_file():
             print(f"error: {path}: no such file", file=sys.stderr)
             return 1
+    if args.builtin_corpus and (args.corpus or args.setting != "retrieval"):
+        print(
+            "error: --builtin-corpus is searched: use --setting retrieval, no --corpus",
+            file=sys.stderr,
+        )
+        return 1
     if args.verifier:
         settings = settings.model_copy(update={"verifier": args.verifier})
     if args.head:
@@ -411,6 +417,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
             top_k=args.top_k,
             hallucinated_on=hallucinated_on,
             limit=args.limit,
+            builtin=args.builtin_corpus,
         )
     except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -719,7 +726,18 @@ def parser() -> argparse.ArgumentParser:
         "eval", help="score a verifier on a labelled set (the shape of ../shared/eval)"
     )
     evaluate.add_argument("--claims", type=Path, required=True, help="labelled rows (JSONL)")
-    evaluate.add_argument("--corpus", type=Path, required=True, help="passages (JSONL)")
+    evaluate.add_argument(
+        "--corpus",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="passages (JSONL), one file or several; not needed for inference pairs",
+    )
+    evaluate.add_argument(
+        "--builtin-corpus",
+        action="store_true",
+        help="search the built-in Python reference instead (retrieval setting)",
+    )
     evaluate.add_argument("--setting", choices=["gold", "retrieval"], default="gold")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for the report")
     evaluate.add_argument(

@@ -6,7 +6,14 @@ extractor (the question as the prompt) and the response is HALLUCINATED when
 any checkworthy claim comes back with a label in ``hallucinated_on``. In the
 ``retrieval`` setting the whole corpus is indexed in a temporary snapshot and
 each claim gets the top passages of a hybrid search; recall@1/5/10 and MRR of
-the gold passages are reported too.
+the gold passages are reported too. The corpus may be several files (their
+ids are prefixed per set, so they merge) or, for the retrieval setting, the
+built-in Python reference (``builtin=True``). Contrastive rows (a ``type`` per
+row, ``bench/contrast``) are also reported per type: how many false statements
+were caught (anything but SUPPORTED) and refuted, and how many true ones were
+kept SUPPORTED or wrongly called REFUTED. Inference pairs (``../shared/nli``)
+carry their premise as their evidence and need no corpus; two-way sets
+(``non_entailment``) are scored SUPPORTED against the rest.
 
 Writes ``predictions.jsonl``, ``report.json``, ``confusion.png`` and
 ``reliability.png`` into the output folder.
@@ -18,7 +25,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,9 +36,11 @@ from claims.extraction import Extractor
 from claims.types import Claim, Label, Passage, Span
 from claims.verification import Verifier
 from retrieval.embedders import Embedder
+from retrieval.types import Document
 
 Setting = Literal["gold", "retrieval"]
 RESPONSE_LABELS = ("SUPPORTED", "HALLUCINATED")
+TWO_WAY_LABELS = ("SUPPORTED", "NOT_SUPPORTED")
 RETRIEVE_DEPTH = 10
 
 
@@ -95,15 +104,12 @@ def retrieval_figures(gold: list[set[str]], ranked: list[list[str]]) -> dict[str
 class _Retriever:
     """The whole corpus in a temporary snapshot; hybrid search as the service does it."""
 
-    def __init__(self, corpus: dict[str, Passage], embedder: Embedder, work: Path) -> None:
+    def __init__(self, documents: Iterable[Document], embedder: Embedder, work: Path) -> None:
         from retrieval import snapshots
-        from retrieval.types import Document
 
         self._embedder = embedder
         with snapshots.Builder(work, "eval", 1, embedder, progress=True) as builder:
-            builder.add(
-                Document(p.passage_id, p.title or p.passage_id, p.text) for p in corpus.values()
-            )
+            builder.add(documents)
             self._snapshot = snapshots.load(builder.finish())
 
     def search(self, texts: list[str], k: int) -> list[list[Passage]]:
@@ -115,7 +121,7 @@ class _Retriever:
 
 def evaluate(
     claims_path: Path,
-    corpus_path: Path,
+    corpus_paths: Sequence[Path],
     out_dir: Path,
     verifier: Verifier,
     extractor: Extractor | None = None,
@@ -127,19 +133,26 @@ def evaluate(
     limit: int | None = None,
     batch: int = 64,
     progress: bool = True,
+    builtin: bool = False,
 ) -> dict[str, Any]:
     """Score ``verifier`` on the rows of ``claims_path``; write and return the report.
 
     Args:
+        corpus_paths: Passage files, merged (none for inference pairs or ``builtin``).
         part: ``train`` or ``test`` keeps one half of the fixed split
             (``claims.datasets.split``), e.g. the half a head was not trained on.
         top_k: Passages handed to the verifier per claim in the retrieval setting.
         hallucinated_on: Claim labels that make a response HALLUCINATED.
         limit: Score only the first ``limit`` rows (after the split).
+        builtin: Retrieve from the built-in Python reference (retrieval setting only).
     """
     from tqdm import tqdm
 
-    corpus = read_corpus(corpus_path)
+    corpus: dict[str, Passage] = {}
+    for path in corpus_paths:
+        corpus.update(read_corpus(path))
+    if builtin and setting != "retrieval":
+        raise ValueError("the built-in corpus is searched: use the retrieval setting")
     items = [
         item
         for item in read_items(claims_path)
@@ -155,7 +168,15 @@ def evaluate(
         if setting == "retrieval":
             if embedder is None:
                 raise ValueError("the retrieval setting needs an embedder")
-            retriever = _Retriever(corpus, embedder, Path(work.name))
+            if builtin:
+                from retrieval.builtin import python_reference
+
+                documents: Iterable[Document] = python_reference()
+            else:
+                documents = (
+                    Document(p.passage_id, p.title or p.passage_id, p.text) for p in corpus.values()
+                )
+            retriever = _Retriever(documents, embedder, Path(work.name))
         predictions: list[Prediction] = []
         n_claims, verify_s = 0, 0.0
         with tqdm(
@@ -173,6 +194,8 @@ def evaluate(
     finally:
         work.cleanup()
     report = _report(items, predictions, n_claims, verify_s, verifier, setting, part)
+    if any(item.kind for item in items):
+        report["by_type"] = contrast_figures(items, predictions)
     if retriever is not None:
         gold = [set(item.evidence_ids) for item in items]
         report["retrieval"] = retrieval_figures(gold, [p.retrieved or [] for p in predictions])
@@ -275,9 +298,13 @@ def _report(
     part: str,
 ) -> dict[str, Any]:
     responses = any(item.response is not None for item in items)
-    labels = RESPONSE_LABELS if responses else metrics.LABELS
+    two_way = any(item.label == "NOT_SUPPORTED" for item in items)
+    labels = RESPONSE_LABELS if responses else TWO_WAY_LABELS if two_way else metrics.LABELS
     gold = [p.gold for p in predictions]
     pred = [p.pred for p in predictions]
+    if two_way:
+        gold = [g if g == "SUPPORTED" else "NOT_SUPPORTED" for g in gold]
+        pred = [p if p == "SUPPORTED" else "NOT_SUPPORTED" for p in pred]
     matrix = metrics.confusion(gold, pred, labels)
     summary = metrics.summary(matrix)
     binary = metrics.confusion(
@@ -299,11 +326,50 @@ def _report(
         "per_label": summary["per_label"],
         "confusion": matrix,
         "ece": metrics.expected_calibration_error(
-            [p.confidence for p in predictions], [p.gold == p.pred for p in predictions]
+            [p.confidence for p in predictions],
+            [g == q for g, q in zip(gold, pred, strict=True)],
         ),
         "claims": n_claims,
         "claims_per_s": n_claims / verify_s if verify_s else None,
     }
+
+
+def contrast_figures(
+    items: Sequence[Item], predictions: Sequence[Prediction]
+) -> dict[str, dict[str, Any]]:
+    """Per kind of change (and ``all``): false statements caught and refuted, true ones kept.
+
+    A false statement is caught when it comes back anything but SUPPORTED;
+    ``binary_balanced_accuracy`` is the mean of that recall and the share of
+    true statements kept SUPPORTED.
+    """
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for item, p in zip(items, predictions, strict=True):
+        if item.kind is None:
+            continue
+        for key in (item.kind, "all"):
+            groups.setdefault(key, []).append((p.gold, p.pred))
+    out: dict[str, dict[str, Any]] = {}
+    for kind in sorted(groups, key=lambda k: (k == "all", k)):
+        rows = groups[kind]
+        false = [pred for gold, pred in rows if gold != "SUPPORTED"]
+        true = [pred for gold, pred in rows if gold == "SUPPORTED"]
+        caught = sum(pred != "SUPPORTED" for pred in false) / len(false) if false else None
+        kept = sum(pred == "SUPPORTED" for pred in true) / len(true) if true else None
+        out[kind] = {
+            "false": len(false),
+            "false_caught": caught,
+            "false_refuted": sum(pred == "REFUTED" for pred in false) / len(false)
+            if false
+            else None,
+            "true": len(true),
+            "true_supported": kept,
+            "true_refuted": sum(pred == "REFUTED" for pred in true) / len(true) if true else None,
+            "binary_balanced_accuracy": (caught + kept) / 2
+            if caught is not None and kept is not None
+            else None,
+        }
+    return out
 
 
 def _plots(report: dict[str, Any], predictions: list[Prediction], out_dir: Path) -> None:
@@ -373,6 +439,20 @@ def summary_text(report: dict[str, Any]) -> str:
         cells = [row["precision"], row["recall"], row["f1"]]
         shown = "".join(f"{c:<9.3f}" if c is not None else f"{'-':<9}" for c in cells)
         lines.append(f"  {label:<17}{shown}{row['support']}")
+    if report.get("by_type"):
+        lines.append(
+            "  type              false  caught  refuted  true  kept    true→REFUTED  bal.acc"
+        )
+
+        def cell(value: float | None) -> str:
+            return f"{value:<8.3f}" if value is not None else f"{'-':<8}"
+
+        for kind, row in report["by_type"].items():
+            lines.append(
+                f"  {kind:<18}{row['false']:<7}{cell(row['false_caught'])}"
+                f"{cell(row['false_refuted'])} {row['true']:<6}{cell(row['true_supported'])}"
+                f"{cell(row['true_refuted'])}      {cell(row['binary_balanced_accuracy'])}"
+            )
     for key, value in report.get("retrieval", {}).items():
         lines.append(
             f"  {key:<26}{value:.4f}" if isinstance(value, float) else f"  {key:<26}{value}"

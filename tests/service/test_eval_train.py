@@ -156,6 +156,92 @@ def test_eval_gold_writes_predictions_report_and_plots(
         assert (tmp_path / "out" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_eval_reports_contrastive_pairs_per_type_and_their_held_out_half(
+    tmp_path: Path, data_dir: Path, capsys
+) -> None:
+    def twin(pair: str, kind: str, part: str, true: str, false: str, doc: str) -> list[dict]:
+        common = {"pair": pair, "type": kind, "split": part, "evidence_ids": [doc]}
+        return [
+            {"id": f"{pair}:true", "claim": true, "label": "SUPPORTED", **common},
+            {"id": f"{pair}:false", "claim": false, "label": "REFUTED", **common},
+        ]
+
+    rows = [
+        *twin(
+            "p1",
+            "date_mismatch",
+            "test",
+            "Mount Everest was first climbed in 1953.",
+            "Mount Everest was first climbed in 1988.",
+            "everest",
+        ),
+        *twin(
+            "p2",
+            "order",
+            "test",
+            "The Nile flows north into the Mediterranean Sea.",
+            "The Nile flows south into the Mediterranean Sea.",
+            "nile",
+        ),
+        *twin(
+            "p3",
+            "date_mismatch",
+            "train",
+            "Marie Curie was born in 1867.",
+            "Marie Curie was born in 1901.",
+            "curie",
+        ),
+    ]
+    folder = write(tmp_path / "contrast", rows)
+    assert run_eval(folder, tmp_path / "out", "--part", "test") == 0
+    assert "true→REFUTED" in capsys.readouterr().out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["n"] == 4  # the fixed split column, not the hash: the test pairs only
+    by_type = report["by_type"]
+    assert set(by_type) == {"date_mismatch", "order", "all"}
+    assert by_type["all"]["false"] == by_type["all"]["true"] == 2
+    predictions = {
+        r["id"]: r["pred"]
+        for r in map(json.loads, (tmp_path / "out" / "predictions.jsonl").read_text().splitlines())
+    }
+    caught = sum(predictions[f"{p}:false"] != "SUPPORTED" for p in ("p1", "p2")) / 2
+    assert by_type["all"]["false_caught"] == pytest.approx(caught)
+    assert predictions["p1:false"] == "REFUTED"  # a plain date mismatch, both sides shown
+
+
+def test_eval_reads_inference_pairs_without_a_corpus(tmp_path: Path, data_dir: Path) -> None:
+    pairs = [
+        {
+            "id": "n1",
+            "premise": "A man is playing a guitar on stage.",
+            "hypothesis": "A man is playing a guitar.",
+            "label": "entailment",
+        },
+        {
+            "id": "n2",
+            "premise": "The door is open.",
+            "hypothesis": "The door is not open.",
+            "label": "contradiction",
+        },
+        {
+            "id": "n3",
+            "premise": "A dog runs in a park.",
+            "hypothesis": "The dog is hungry.",
+            "label": "non_entailment",
+        },
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in pairs))
+    out = tmp_path / "out"
+    assert main(["eval", "--claims", str(path), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["n"] == 3
+    gold = [
+        json.loads(line)["gold"] for line in (out / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert gold == ["SUPPORTED", "REFUTED", "NOT_SUPPORTED"]
+
+
 def test_eval_retrieval_reports_recall_and_ranked_ids(tmp_path: Path, data_dir: Path) -> None:
     folder = write(tmp_path / "set", CLAIMS)
     assert run_eval(folder, tmp_path / "out", "--setting", "retrieval") == 0
