@@ -32,6 +32,9 @@ from claims.features import AlignedSentence
 from retrieval.text import titled
 
 CLASSES: tuple[str, ...] = ("NOT_ENOUGH_INFO", "REFUTED", "SUPPORTED")
+# Labels that name a set of classes: a two-way inference pair's "not entailed" is
+# REFUTED or NOT_ENOUGH_INFO, and is learned as the two together.
+PARTIAL: dict[str, tuple[str, ...]] = {"NOT_SUPPORTED": ("NOT_ENOUGH_INFO", "REFUTED")}
 MAX_LENGTH = 192
 TOP_SENTENCES = 5
 RANK = 16
@@ -265,7 +268,9 @@ def train(
 ) -> CrossHead:
     """Fit the encoder's trainable part and the classifier on labelled pairs.
 
-    Classes are balanced, times each pair's weight. ``init``: a head (of the
+    Classes are balanced, times each pair's weight. A label of :data:`PARTIAL`
+    is learned as its classes together (the loss is ``-log`` of their summed
+    probability) and counts half to each when classes are balanced. ``init``: a head (of the
     same ``tune``) whose weights training continues from (e.g. one trained on
     generated pairs first); by default they start afresh. ``tune``: see
     :data:`TUNINGS`. ``lr``: the peak learning rate (default: :data:`LEARNING_RATES`
@@ -274,7 +279,7 @@ def train(
     """
     import torch
 
-    unknown = {p.label for p in pairs} - set(CLASSES)
+    unknown = {p.label for p in pairs} - set(CLASSES) - set(PARTIAL)
     if unknown:
         raise ValueError(f"labels must be among {CLASSES}, got {sorted(unknown)}")
     if init is not None and init.card.get("tuned", "adapters") != tune:
@@ -299,13 +304,19 @@ def train(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
     )
-    counts = {c: sum(p.weight for p in pairs if p.label == c) for c in CLASSES}
+    members = {c: (c,) for c in CLASSES} | PARTIAL
+    counts = dict.fromkeys(CLASSES, 0.0)
+    for p in pairs:
+        for c in members[p.label]:
+            counts[c] += p.weight / len(members[p.label])
     total = sum(counts.values())
     present = [c for c in CLASSES if counts[c] > 0]
     balance = {c: total / (len(present) * counts[c]) for c in present}
-    target = torch.tensor([CLASSES.index(p.label) for p in pairs], device=device)
+    allowed = torch.tensor([[c in members[p.label] for c in CLASSES] for p in pairs], device=device)
     weight = torch.tensor(
-        [p.weight * balance[p.label] for p in pairs], dtype=torch.float32, device=device
+        [p.weight * float(np.mean([balance[c] for c in members[p.label]])) for p in pairs],
+        dtype=torch.float32,
+        device=device,
     )
     encoder.train()
     for _ in range(epochs):
@@ -322,7 +333,8 @@ def train(
         for part in batches:
             rows = torch.as_tensor(np.asarray(part), device=device)
             logits = _logits(tokenizer, encoder, classifier, [pairs[i] for i in part])
-            losses = torch.nn.functional.cross_entropy(logits, target[rows], reduction="none")
+            log_p = torch.log_softmax(logits, dim=-1).masked_fill(~allowed[rows], -math.inf)
+            losses = -torch.logsumexp(log_p, dim=-1)
             loss = (losses * weight[rows]).sum() / weight[rows].sum()
             optimiser.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]

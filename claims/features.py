@@ -5,9 +5,10 @@ its passage title), ranked by MiniLM cosine, and the best few are compared with
 the claim in detail: word-piece coverage from contextual token vectors (a
 BERTScore-like recall of the claim's content), lexical coverage of content
 lemmas, typed agreement and disagreement of numbers, dates and named entities,
-negation, quantifier and superlative cues, and a small list of general
-opposites. The result is a fixed-length feature vector for a learned head, and
-the typed findings (with spans on both sides) that explain a verdict.
+negation, quantifier and superlative cues, WordNet antonyms, and what
+``claims.contrast`` finds turned round between the claim and each sentence.
+The result is a fixed-length feature vector for a learned head, and the typed
+findings (with spans on both sides) that explain a verdict.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from claims import contrast
+from claims.contrast import CODES, Comparer, Finding
 from claims.nlp import NLP_LOCK
 from claims.types import Passage, Reason, Span
 from retrieval.text import split_sentences, titled
@@ -73,9 +76,15 @@ FEATURES: tuple[str, ...] = (
     "opposite",
     "claim_tokens",
     "evidence_tokens_best",
+    # claims.contrast, over the top sentences: 2 for a strong finding, 1 for a weak one
+    *(f"ct_{code}" for code in CODES),
+    "ct_subject",
+    "ct_coverage",
+    "ct_supports",
 )
 
 TOP_SENTENCES = 3  # sentences compared in detail with each claim
+CONTRAST_SENTENCES = 5  # sentences the claim is read against word by word (claims.contrast)
 _NOT_NEEDED = ["parser"]
 _CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "NUM", "ADV"})
 ENTITY_TYPES = frozenset(
@@ -88,39 +97,6 @@ _CUES = frozenset(
     "only first last largest biggest smallest highest lowest most least never always all every "
     "sole solely exclusively entire whole more less fewer earliest latest oldest youngest".split()
 )
-# General opposites (not the training generator's swaps, which would make this circular).
-_OPPOSITE_PAIRS = [
-    ("increase", "decrease"),
-    ("rise", "fall"),
-    ("rise", "decline"),
-    ("gain", "loss"),
-    ("win", "lose"),
-    ("warm", "cool"),
-    ("before", "after"),
-    ("above", "below"),
-    ("alive", "dead"),
-    ("male", "female"),
-    ("north", "south"),
-    ("east", "west"),
-    ("major", "minor"),
-    ("private", "public"),
-    ("positive", "negative"),
-    ("success", "failure"),
-    ("accept", "reject"),
-    ("begin", "end"),
-    ("early", "late"),
-    ("high", "low"),
-    ("large", "small"),
-    ("more", "less"),
-    ("strong", "weak"),
-    ("true", "false"),
-    ("legal", "illegal"),
-]
-_OPPOSITES: dict[str, set[str]] = {}
-for _a, _b in _OPPOSITE_PAIRS:
-    _OPPOSITES.setdefault(_a, set()).add(_b)
-    _OPPOSITES.setdefault(_b, set()).add(_a)
-
 _NUMBER = re.compile(
     r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)(?:\s*(million|billion|trillion|thousand|%|percent))?(?![\w])",
     re.IGNORECASE,
@@ -208,15 +184,17 @@ class ClaimFeatures:
     Attributes:
         sentences: All evidence sentences, most similar first.
         vector: Feature values in the order of ``FEATURES``.
-        findings: Typed disagreements with spans on both sides (number, date, entity,
-            negation, quantifier, opposite).
+        findings: Typed disagreements with spans on both sides (``claims.contrast.CODES``).
         uncovered: Claim content words found in no aligned sentence, as reasons.
+        refutes: A strong finding against a top sentence that speaks of the claim's
+            subject, when no top sentence states the claim: it decides the verdict.
     """
 
     sentences: list[AlignedSentence]
     vector: NDArray[np.float32]
     findings: list[Reason] = field(default_factory=list)
     uncovered: list[Reason] = field(default_factory=list)
+    refutes: Reason | None = None
 
 
 def _split(passage: Passage) -> list[Span]:
@@ -243,10 +221,13 @@ def rank_sentences(
     evidence: Sequence[Sequence[Passage]],
     vectors: Mapping[str, NDArray[np.float32]],
 ) -> list[list[AlignedSentence]]:
-    """Every evidence sentence of each claim, most similar first.
+    """Every evidence sentence of each claim, most similar first (headings last).
 
-    ``vectors`` holds the claims' vectors and those of ``unencoded_sentences``;
-    the other sentences bring theirs from the index.
+    A heading or a signature line ("Mutable Sequence Types", "next(iterator[,
+    default])") is often the most similar "sentence" of a passage and states
+    nothing; it goes after the sentences. ``vectors`` holds the claims' vectors
+    and those of ``unencoded_sentences``; the other sentences bring theirs from
+    the index.
     """
     aligned: list[list[AlignedSentence]] = []
     for claim, passages in zip(claims, evidence, strict=True):
@@ -264,8 +245,16 @@ def rank_sentences(
             sentences += [
                 AlignedSentence(passage, sp, float(v)) for sp, v in zip(spans, sims, strict=True)
             ]
-        aligned.append(sorted(sentences, key=lambda s: -s.similarity))
+        aligned.append(sorted(sentences, key=lambda s: (_heading(s.text), -s.similarity)))
     return aligned
+
+
+def _heading(text: str) -> bool:
+    """A short line without a full stop, or a signature (``f(x) -> y``)."""
+    line = text.strip()
+    if line.endswith((".", "!", "?", ":", '."', ".'")):
+        return False
+    return len(line.split()) <= 6 or "->" in line
 
 
 def _rescored(
@@ -327,6 +316,7 @@ class FeatureExtractor:
         self._encoder = encoder
         self._nlp = nlp
         self._stop = frozenset(STOP_WORDS)
+        self._comparer = Comparer()
 
     def extract(
         self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]
@@ -338,12 +328,15 @@ class FeatureExtractor:
         tokens: dict[str, TokenVectors] = {}
         aligned = self._align(claims, evidence, tokens)
         top = [sentences[:TOP_SENTENCES] for sentences in aligned]
+        read = [_compared(sentences) for sentences in aligned]
         titles = {s.passage.title for per_claim in top for s in per_claim}
-        texts = list(
-            dict.fromkeys([*claims, *(s.text for per_claim in top for s in per_claim), *titles])
-        )
+        titles |= {_context(s) for per_claim in read for s in per_claim}
+        texts = list(dict.fromkeys([*(s.text for per_claim in read for s in per_claim), *titles]))
+        unique = list(dict.fromkeys(claims))
         with NLP_LOCK:
             docs = dict(zip(texts, self._nlp.pipe(texts, disable=_NOT_NEEDED), strict=True))
+            # Claims are parsed too: the contrast reads their subject.
+            docs.update(zip(unique, self._nlp.pipe(unique), strict=True))
         # Claims and sentences whose word pieces are not known yet, in one batch.
         wanted = [
             key
@@ -523,66 +516,53 @@ class FeatureExtractor:
                     )
                 )
 
-        best, best_doc = top[0], top_docs[0]
+        best_doc = top_docs[0]
         values["neg_evidence"] = float(_negated(best_doc))
         values["neg_xor"] = float(values["neg_claim"] != values["neg_evidence"])
-        if values["neg_xor"]:
-            negation = next((t for t in claim_doc if t.lower_ in NEGATIONS), None) or next(
-                (t for t in best_doc if t.lower_ in NEGATIONS), None
+        values["cue_unmatched"] = sum(
+            cue.lemma_.lower() not in all_words and cue.lower_ not in all_words for cue in cues
+        )
+        claim_words = [w for w in contrast.words(claim_doc) if w.content]
+        values["opposite"] = sum(
+            any(contrast.opposite(c, e) for d in top_docs for e in contrast.words(d) if e.content)
+            for c in claim_words
+            if c.key not in all_words
+        )
+        read = _compared(sentences)
+        comparisons = [
+            self._comparer.compare(
+                claim_doc,
+                docs[s.text],
+                docs[_context(s)],
+                f"{s.passage.title} {s.passage.text}".lower(),
             )
-            on_claim = negation is not None and negation.doc is claim_doc
-            findings.append(
-                Reason(
-                    "negation",
-                    "the claim is negated and the evidence is not"
-                    if on_claim
-                    else "the evidence is negated and the claim is not",
-                    claim_text=negation.text if on_claim and negation is not None else None,
-                    claim_span=Span(negation.idx, negation.idx + len(negation))
-                    if on_claim and negation is not None
-                    else None,
-                    evidence_text=best.text,
-                    evidence_span=best.span,
-                    passage_id=best.passage.passage_id,
-                )
+            for s in read
+        ]
+        for code in CODES:
+            values[f"ct_{code}"] = max(
+                (
+                    2.0 if f.strong else 1.0
+                    for c in comparisons
+                    for f in c.findings
+                    if f.code == code
+                ),
+                default=0.0,
             )
-        for cue in cues:
-            if cue.lemma_.lower() not in all_words and cue.lower_ not in all_words:
-                values["cue_unmatched"] += 1
-                findings.append(
-                    Reason(
-                        "quantifier",
-                        f"the claim says '{cue.text}' and no evidence sentence does",
-                        claim_text=cue.text,
-                        claim_span=Span(cue.idx, cue.idx + len(cue)),
-                        passage_id=best.passage.passage_id,
-                    )
-                )
-        for token in claim_doc:
-            lemma = token.lemma_.lower()
-            opposite = _OPPOSITES.get(lemma, set())
-            if opposite and lemma not in all_words:
-                hit = next(
-                    (
-                        (s, t)
-                        for s, d in zip(top, top_docs, strict=True)
-                        for t in d
-                        if t.lemma_.lower() in opposite
-                    ),
-                    None,
-                )
-                if hit is not None:
-                    values["opposite"] += 1
-                    s, t = hit
-                    findings.append(
-                        reason(
-                            "opposite",
-                            f"the claim says '{token.text}'; the evidence says '{t.text}'",
-                            Span(token.idx, token.idx + len(token)),
-                            s,
-                            Span(t.idx, t.idx + len(t)),
-                        )
-                    )
+        values["ct_subject"] = float(comparisons[0].subject)
+        values["ct_coverage"] = max(c.coverage for c in comparisons)
+        values["ct_supports"] = float(any(c.supports for c in comparisons))
+        typed = [(s, f) for s, c in zip(read, comparisons, strict=True) for f in c.findings]
+        turned = [_reason(claim, s, f) for s, f in typed]
+        codes = {r.code for r in turned}
+        # The value and name checks over all top sentences find what a clause-level
+        # comparison can miss; they are kept where it found nothing of their kind.
+        findings = turned + [r for r in findings if r.code not in codes]
+        refutes = None
+        match = contrast.matching(comparisons)
+        # A question with its answer ("Who wrote X? Y") is not a statement to turn round.
+        declarative = "?" not in claim
+        if declarative and comparisons[match].strong and not any(c.supports for c in comparisons):
+            refutes = _reason(claim, read[match], comparisons[match].strong[0])
         uncovered = [
             Reason(
                 "unsupported_content",
@@ -593,4 +573,41 @@ class FeatureExtractor:
             for t in missing
         ]
         vector = np.array([values[f] for f in FEATURES], dtype=np.float32)
-        return ClaimFeatures(sentences, vector, findings, uncovered)
+        return ClaimFeatures(sentences, vector, findings, uncovered, refutes)
+
+
+def _compared(sentences: Sequence[AlignedSentence]) -> list[AlignedSentence]:
+    """The best sentences the claim is read against word by word, each text once.
+
+    Overlapping passages repeat a sentence.
+    """
+    first = {s.text: s for s in reversed(sentences)}
+    return [s for s in sentences if first[s.text] is s][:CONTRAST_SENTENCES]
+
+
+def _context(sentence: AlignedSentence) -> str:
+    """What a sentence speaks of: its passage's title and the heading above it, if any."""
+    spans = _split(sentence.passage)
+    above = [sp for sp in spans if sp.end <= sentence.span.start]
+    heading = next(
+        (sp for sp in reversed(above) if _heading(sp.slice(sentence.passage.text))), None
+    )
+    if heading is None:
+        return sentence.passage.title
+    return f"{sentence.passage.title} {heading.slice(sentence.passage.text).strip()}"
+
+
+def _reason(claim: str, sentence: AlignedSentence, finding: Finding) -> Reason:
+    """A contrast finding as a reason, its evidence span moved into the passage."""
+    local = finding.evidence
+    return Reason(
+        finding.code,
+        finding.message,
+        claim_text=finding.claim.slice(claim) if finding.claim else None,
+        claim_span=finding.claim,
+        evidence_text=local.slice(sentence.text) if local else None,
+        evidence_span=Span(sentence.span.start + local.start, sentence.span.start + local.end)
+        if local
+        else None,
+        passage_id=sentence.passage.passage_id,
+    )

@@ -3,15 +3,21 @@
 Every backend implements ``Verifier.verify(claims, evidence) -> verdicts``,
 batch first. ``FeaturesVerifier`` (the default) feeds the alignment features
 of ``claims.features`` to a learned head (``claims.head``).
-``SimilarityRulesVerifier`` (the first release's baseline) aligns each claim
+A strong typed contradiction (``claims.contrast``) against a sentence that
+speaks of the claim's subject decides a ``FeaturesVerifier`` verdict by itself:
+the claim is REFUTED, with the confidence measured for that kind of finding
+on held-out rows (the head folder's ``gate.json``), whatever the mixed heads
+say. ``SimilarityRulesVerifier`` (the first release's baseline) aligns each claim
 to its most similar evidence sentences and applies typed mismatch rules with
 hand-set thresholds. ``claims.nli`` and ``claims.llm`` hold the other backends.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -65,6 +71,29 @@ class Verifier(Protocol):
 
 
 _NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer"]
+GATE_FILE = "gate.json"
+# The confidence of a gated REFUTED when its head folder measured none.
+GATE_DEFAULT = 0.75
+
+
+def load_gate(folder: Path) -> dict[str, float] | None:
+    """The kinds of strong finding that decide, with how often each was right (``gate.json``).
+
+    Measured on held-out rows; a kind right less than half the time does not
+    decide. ``None`` when the folder has no such file: then every kind decides,
+    at :data:`GATE_DEFAULT`.
+    """
+    path = folder / GATE_FILE
+    if not path.is_file():
+        return None
+    card = json.loads(path.read_text())
+    return {
+        code: float(row["precision"])
+        for code, row in card.get("codes", {}).items()
+        if row.get("gated", True)
+    }
+
+
 _STANCE = {
     Label.SUPPORTED: Stance.SUPPORTS,
     Label.REFUTED: Stance.REFUTES,
@@ -306,10 +335,14 @@ class FeaturesVerifier:
     probabilities for the claim read together with its best sentences are mixed
     in (log-linear, with the weight and temperature fitted beside it).
 
+    A strong typed contradiction (``ClaimFeatures.refutes``) makes the verdict
+    REFUTED whatever the heads say, with the confidence ``gate`` gives its kind.
+
     Args:
         extractor: Computes the features.
         head: The trained head (its card's version is this verifier's version).
         cross: The cross-encoder head trained beside it, if any.
+        gate: Confidence of a gated REFUTED per kind of finding (see :func:`load_gate`).
     """
 
     name = "features"
@@ -319,10 +352,12 @@ class FeaturesVerifier:
         extractor: FeatureExtractor,
         head: Head,
         cross: CrossHead | None = None,
+        gate: Mapping[str, float] | None = None,
     ) -> None:
         self._extractor = extractor
         self._head = head
         self._cross = cross
+        self._gate = None if gate is None else dict(gate)
         self.version = head.version + (f"+cross/{cross.version}" if cross else "")
 
     @property
@@ -345,21 +380,43 @@ class FeaturesVerifier:
             mixed = combine([scores[i] for i in rows], found_scores, *self._cross.mix)
             for i, m in zip(rows, mixed, strict=True):
                 scores[i] = m
-        return [_verdict(f, s) for f, s in zip(found, scores, strict=True)]
+        return [_verdict(f, s, self._gate) for f, s in zip(found, scores, strict=True)]
 
 
-def _verdict(found: ClaimFeatures, raw: dict[str, float]) -> Verdict:
+def _gated(scores: dict[Label, float], confidence: float) -> dict[Label, float]:
+    """REFUTED at least ``confidence``; the other labels share the rest as they did."""
+    refuted = max(scores[Label.REFUTED], confidence)
+    others = sum(v for label, v in scores.items() if label is not Label.REFUTED)
+    out = {
+        label: refuted
+        if label is Label.REFUTED
+        else (1 - refuted) * (v / others if others else 0.5)
+        for label, v in scores.items()
+    }
+    return out
+
+
+def _verdict(
+    found: ClaimFeatures, raw: dict[str, float], gate: Mapping[str, float] | None
+) -> Verdict:
     scores = {label: float(raw.get(label.value, 0.0)) for label in Label}
     if not found.sentences:
         no = _softmax({Label.SUPPORTED: -3.0, Label.REFUTED: -3.0, Label.NOT_ENOUGH_INFO: 0.0})
         reason = Reason("no_evidence", "retrieval found no passage for this claim")
         return Verdict(Label.NOT_ENOUGH_INFO, no[Label.NOT_ENOUGH_INFO], no, (reason,), ())
+    gating = found.refutes
+    if gating is not None and gate is not None and gating.code not in gate:
+        gating = None
+    if gating is not None:
+        scores = _gated(scores, (gate or {}).get(gating.code, GATE_DEFAULT))
     label = max(scores, key=lambda lab: scores[lab])
     best = found.sentences[0]
     deciding = best
     reasons: list[Reason] = []
     if label is Label.REFUTED:
         reasons = [r for r in found.findings if r.code != "unsupported_content"]
+        if gating is not None:
+            reasons = [gating, *(r for r in reasons if r != gating)]
         located = next((r for r in reasons if r.evidence_span is not None), None)
         if located is not None:
             deciding = next(

@@ -80,12 +80,12 @@ def make_verifier(settings: Settings, encoder: Any, nlp: Language) -> Verifier:
         from claims import cross
         from claims import head as heads
         from claims.features import FEATURES, FeatureExtractor
-        from claims.verification import FeaturesVerifier
+        from claims.verification import FeaturesVerifier, load_gate
 
         folder = settings.verifier_head or default_head_path()
         head = heads.load(folder, FEATURES)
         mate = cross.load(folder, settings.embedder_path) if settings.verifier_cross else None
-        return FeaturesVerifier(FeatureExtractor(encoder, nlp), head, mate)
+        return FeaturesVerifier(FeatureExtractor(encoder, nlp), head, mate, load_gate(folder))
     if settings.verifier == "nli":
         from claims.nli import NLIVerifier, parse_label_order
 

@@ -1,6 +1,6 @@
 """``claimsieve train``: examples from labelled sets, generated pairs and reviews; a new head.
 
-Three sources of labelled claim/evidence examples, in any mix:
+Four sources of labelled claim/evidence examples, in any mix:
 
 - labelled sets in the eval shape (``claims.datasets``): claim rows with their
   gold evidence; climate_fever's per-sentence judgements as extra one-sentence
@@ -8,6 +8,9 @@ Three sources of labelled claim/evidence examples, in any mix:
   NOT_ENOUGH_INFO; response rows split into claims (every claim of a SUPPORTED
   answer is SUPPORTED; a HALLUCINATED answer with one checkworthy claim gives a
   REFUTED claim, longer ones are left out since which claim is wrong is unknown);
+- human-labelled inference pairs (``../shared/nli``: premise as the one
+  evidence passage, hypothesis as the claim), de-duplicated, with every pair
+  that an evaluation-only file holds left out;
 - pairs generated from documents (``claims.generate``), e.g. the user's corpus;
 - trainer reviews in the database (the latest label per claim, with the
   evidence the verifier saw), weighted above the rest.
@@ -79,6 +82,69 @@ def labelled_examples(
                 out += [Example(c.text, evidence, "SUPPORTED", name) for c in claims]
             elif len(claims) == 1:
                 out.append(Example(claims[0].text, evidence, "REFUTED", name))
+    return out
+
+
+# ../shared/nli/README.md: which files may train the shipped head, and which are for evaluation.
+NLI_TRAIN = ("snli", "cad_snli", "breaking_nli", "negation_nli", "negation_rte", "med")
+NLI_EVAL_ONLY = ("sick", "chaosnli", "control")
+
+
+def _pair_key(item: Any) -> tuple[str, str]:
+    return (" ".join(item.passages[0].text.lower().split()), " ".join(item.claim.lower().split()))
+
+
+def nli_examples(
+    folder: Path,
+    names: Sequence[str] = NLI_TRAIN,
+    exclude: Sequence[str] = NLI_EVAL_ONLY,
+    distractors: float = 0.5,
+    seed: int = 0,
+) -> list[Example]:
+    """Inference pairs from ``folder/<name>.jsonl`` as examples, each pair once.
+
+    A pair (premise, hypothesis, compared without case or spacing) is kept
+    the first time it is met, in the order of ``names``; a pair given two
+    different labels is dropped, and so is every pair that a file of
+    ``exclude`` holds (evaluation rows never train). A ``distractors`` share of
+    the examples get one to three premises of other pairs beside their own, so
+    that, as with retrieved evidence, the sentence that decides is among
+    others (premises are scenes of their own, so the label stands).
+    """
+    import random
+
+    held: set[tuple[str, str]] = set()
+    for name in exclude:
+        path = folder / f"{name}.jsonl"
+        if path.is_file():
+            held.update(_pair_key(item) for item in read_items(path))
+    first: dict[tuple[str, str], tuple[Any, str]] = {}
+    conflicting: set[tuple[str, str]] = set()
+    for name in names:
+        for item in read_items(folder / f"{name}.jsonl"):
+            key = _pair_key(item)
+            if key in held or key in conflicting:
+                continue
+            if key in first:
+                if first[key][0].label != item.label:
+                    conflicting.add(key)
+                    del first[key]
+                continue
+            first[key] = (item, name)
+    rng = random.Random(seed)
+    premises = list(dict.fromkeys(item.passages[0].text for item, _ in first.values()))
+    out = []
+    for item, name in first.values():
+        evidence = list(item.passages)
+        if rng.random() < distractors:
+            for k in range(rng.randint(1, 3)):
+                other = rng.choice(premises)
+                if other != evidence[0].text:
+                    pid = f"{item.id}:other{k}"
+                    evidence.append(Passage(pid, pid, "", other, Span(0, len(other))))
+            rng.shuffle(evidence)
+        assert item.claim is not None
+        out.append(Example(item.claim, tuple(evidence), item.label, f"nli_{name}"))
     return out
 
 
@@ -201,8 +267,12 @@ def featurize(
     extractor: FeatureExtractor,
     batch: int = 128,
     progress: bool = True,
+    refutes: list[str] | None = None,
 ) -> NDArray[np.float32]:
-    """The feature matrix of ``examples`` (a progress bar on stderr)."""
+    """The feature matrix of ``examples`` (a progress bar on stderr).
+
+    ``refutes``, when given, receives each row's gating finding code ("" for none).
+    """
     from tqdm import tqdm
 
     rows: list[NDArray[np.float32]] = []
@@ -213,6 +283,8 @@ def featurize(
             chunk = examples[start : start + batch]
             found = extractor.extract([e.claim for e in chunk], [list(e.evidence) for e in chunk])
             rows += [f.vector for f in found]
+            if refutes is not None:
+                refutes += [f.refutes.code if f.refutes else "" for f in found]
             bar.update(len(chunk))
     return np.stack(rows) if rows else np.zeros((0, len(FEATURES)), dtype=np.float32)
 

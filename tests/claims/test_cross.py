@@ -64,6 +64,18 @@ def test_a_head_can_train_the_transformer_blocks_themselves(tmp_path: Path) -> N
         cross.train(PAIRS, epochs=1, init=head)
 
 
+@pytest.mark.models
+def test_a_two_way_label_is_learned_as_its_classes_together() -> None:
+    # "Not supported" only says the pair is not SUPPORTED: trained on it, SUPPORTED loses,
+    # while REFUTED and NOT_ENOUGH_INFO share what it gives up.
+    partial = cross.Pair("Paris is the capital of Spain.", EVIDENCE, "NOT_SUPPORTED")
+    true = PAIRS[0]
+    head = cross.train([partial, true] * 8, epochs=4, batch_size=4, lr=3e-3)
+    no, yes = head.scores([partial, true])
+    supported = cross.CLASSES.index("SUPPORTED")
+    assert no[supported] < 0.3 and yes[supported] > 0.5, (no, yes)
+
+
 def test_bad_labels_and_formats_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="labels must be among"):
         cross.train([cross.Pair("a", "b", "HALLUCINATED")])

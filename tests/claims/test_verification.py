@@ -129,3 +129,64 @@ def test_precomputed_sentence_vectors_are_used_instead_of_encoding(nlp) -> None:
     (computed,) = verifier.verify([claim("Marie Curie was born in Warsaw in 1867.")], [[CURIE]])
     assert encoder.texts == 1 + 2
     assert from_index.scores == pytest.approx(computed.scores)
+
+
+class _AlwaysSupported:
+    """A head that has learned only to say SUPPORTED."""
+
+    version = "fake/1"
+
+    def scores(self, x):
+        return [{"SUPPORTED": 0.9, "REFUTED": 0.05, "NOT_ENOUGH_INFO": 0.05} for _ in x]
+
+
+LISTS = Passage(
+    "l@0",
+    "topic:lists",
+    "Lists",
+    "Lists are mutable sequences, typically used to store collections of items.",
+    Span(0, 75),
+)
+
+
+def test_a_strong_typed_contradiction_is_not_outvoted_by_the_heads(nlp, tmp_path) -> None:
+    import json
+
+    from claims.features import FeatureExtractor
+    from claims.verification import FeaturesVerifier, load_gate
+
+    extractor = FeatureExtractor(FakeEmbedder(), nlp)
+    claims = [claim("Python lists are immutable."), claim("Python lists are mutable.")]
+    flipped, kept = FeaturesVerifier(extractor, _AlwaysSupported()).verify(
+        claims, [[LISTS], [LISTS]]
+    )
+    assert flipped.label is Label.REFUTED and kept.label is Label.SUPPORTED
+    reason = flipped.reasons[0]
+    assert reason.code == "antonym" and reason.claim_text == "immutable"
+    assert reason.evidence_span.slice(LISTS.text) == "mutable"
+    assert flipped.confidence == pytest.approx(0.75)  # no gate.json: the default
+    assert sum(flipped.scores.values()) == pytest.approx(1.0)
+
+    # gate.json: a kind's measured precision is the confidence; an unreliable kind
+    # does not decide.
+    (tmp_path / "gate.json").write_text(
+        json.dumps(
+            {
+                "codes": {
+                    "antonym": {"precision": 0.9, "gated": True},
+                    "order": {"precision": 0.3, "gated": False},
+                }
+            }
+        )
+    )
+    gate = load_gate(tmp_path)
+    assert gate == {"antonym": 0.9}
+    (gated,) = FeaturesVerifier(extractor, _AlwaysSupported(), gate=gate).verify(
+        claims[:1], [[LISTS]]
+    )
+    assert gated.label is Label.REFUTED and gated.confidence == pytest.approx(0.9)
+    (ungated,) = FeaturesVerifier(extractor, _AlwaysSupported(), gate={"order": 0.9}).verify(
+        claims[:1], [[LISTS]]
+    )
+    assert ungated.label is Label.SUPPORTED
+    assert load_gate(tmp_path / "missing") is None

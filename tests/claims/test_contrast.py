@@ -1,0 +1,135 @@
+"""Typed contradictions between a claim and one evidence sentence, on the real spaCy model."""
+
+from __future__ import annotations
+
+import pytest
+
+from claims.contrast import CODES, Comparer, antonyms, matching, opposite, words
+
+LISTS = "Lists are mutable sequences, typically used to store collections of homogeneous items."
+
+
+@pytest.fixture(scope="module")
+def compare(nlp):
+    comparer = Comparer()
+
+    def run(claim: str, evidence: str, title: str | None = None):
+        return comparer.compare(nlp(claim), nlp(evidence), nlp(title) if title else None)
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("claim", "evidence", "code", "in_claim", "in_evidence"),
+    [
+        ("Python lists are immutable.", LISTS, "antonym", "immutable", "mutable"),
+        (
+            "Tuples are mutable.",
+            "Tuples are immutable, while lists are mutable.",
+            "antonym",
+            "mutable",
+            "immutable",
+        ),
+        (
+            "The break statement exits the outermost enclosing loop.",
+            "The break statement breaks out of the innermost enclosing for or while loop.",
+            "order",
+            "outermost",
+            "innermost",
+        ),
+        (
+            "All dictionaries are ordered by key.",
+            "Some dictionaries are ordered by key.",
+            "quantifier",
+            "All",
+            "Some",
+        ),
+        (
+            "The finally clause does not run when an exception is raised.",
+            "The finally clause runs when an exception is raised.",
+            "negation",
+            "not",
+            None,
+        ),
+        ("bool is a subclass of int.", "int is a subclass of bool.", "role_swap", "bool", None),
+        (
+            "The default recursion limit is 100.",
+            "The default recursion limit is 1000.",
+            "number_mismatch",
+            "100",
+            "1000",
+        ),
+        (
+            "Marie Curie was born in 1876.",
+            "Marie Curie was born in Warsaw in 1867.",
+            "date_mismatch",
+            "1876",
+            "1867",
+        ),
+        (
+            "Marie Curie was born in Paris.",
+            "Marie Curie was born in Warsaw in 1867.",
+            "entity_mismatch",
+            "Paris",
+            "Warsaw",
+        ),
+    ],
+)
+def test_each_kind_of_contradiction_is_found_strong_with_both_spans(
+    compare, claim, evidence, code, in_claim, in_evidence
+) -> None:
+    found = compare(claim, evidence)
+    assert found.subject and not found.supports
+    first = found.findings[0]
+    assert first.code == code and first.strong, found.findings
+    assert first.claim is not None and first.claim.slice(claim) == in_claim
+    assert first.evidence is not None
+    if in_evidence is not None:
+        assert first.evidence.slice(evidence) == in_evidence
+
+
+@pytest.mark.parametrize(
+    ("claim", "evidence"),
+    [
+        ("Python lists are mutable.", LISTS),
+        ("Marie Curie was born in Warsaw.", "Marie Curie was born in Warsaw in 1867."),
+        # an antonym counted as a negation: "not mutable" agrees with "immutable"
+        ("Tuples are not mutable.", "Tuples are immutable."),
+        (
+            "The break statement exits the innermost enclosing loop.",
+            "The break statement breaks out of the innermost enclosing for or while loop.",
+        ),
+    ],
+)
+def test_agreeing_sentences_have_no_finding(compare, claim, evidence) -> None:
+    assert compare(claim, evidence).findings == []
+
+
+def test_a_sentence_about_another_subject_gives_no_strong_finding(compare) -> None:
+    # The sentence speaks of sets, not of lists: whatever differs does not refute.
+    found = compare("Python lists are immutable.", "A frozenset is immutable and hashable.")
+    assert not found.subject
+    assert found.strong == []
+
+
+def test_the_title_stands_for_the_subject_a_sentence_leaves_out(compare) -> None:
+    found = compare("Python lists are immutable.", "They are mutable sequences.", "Lists")
+    assert found.subject and found.strong and found.strong[0].code == "antonym"
+
+
+def test_matching_picks_the_sentence_about_the_subject_then_the_best_aligned(compare) -> None:
+    off = compare("Python lists are immutable.", "A frozenset is immutable and hashable.")
+    on = compare("Python lists are immutable.", LISTS)
+    assert matching([off, on]) == 1
+    assert matching([on, on]) == 0  # ties go to the most similar sentence
+
+
+def test_the_lexicon_is_wordnet_both_ways_plus_negating_prefixes(nlp) -> None:
+    table = antonyms()
+    assert len(table) > 3000
+    assert "cold" in table["hot"] and "hot" in table["cold"]
+    a, b = words(nlp("mutable")) + words(nlp("immutable"))
+    assert opposite(a, b) and opposite(b, a)
+    same = words(nlp("mutable"))[0]
+    assert not opposite(same, same)
+    assert set(CODES) >= {"antonym", "order", "quantifier", "negation", "role_swap"}
