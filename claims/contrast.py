@@ -199,6 +199,13 @@ class Word:
     end: int
     entity: str = ""  # the kind of named entity it is part of, if any
     name: int = -1  # where the name it is part of starts (one id per name)
+    # Worked out once: words are compared with every word of every sentence.
+    lower: str = field(init=False, repr=False, compare=False)
+    stem: str = field(init=False, repr=False, compare=False)  # "" for keys of 3 letters or less
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lower", self.text.lower())
+        object.__setattr__(self, "stem", _stem(self.key) if len(self.key) > 3 else "")
 
     @property
     def content(self) -> bool:
@@ -210,7 +217,20 @@ class Word:
 
 
 def words(doc: Doc) -> list[Word]:
-    """The words of a spaCy document, code names merged, punctuation kept."""
+    """The words of a spaCy document, code names merged, punctuation kept.
+
+    Kept on the document: one sentence is read against every claim.
+    """
+    known = doc.user_data.get(_WORDS)
+    if known is None:
+        known = doc.user_data[_WORDS] = tuple(_read(doc))
+    return list(known)
+
+
+_WORDS = "claimsieve.contrast.words"
+
+
+def _read(doc: Doc) -> list[Word]:
     names = [m for m in _IDENT.finditer(doc.text) if not m.group(0).isupper()]
     out: list[Word] = []
     taken = 0
@@ -259,13 +279,11 @@ def words(doc: Doc) -> list[Word]:
 
 
 def _identical(a: Word, b: Word) -> bool:
-    return a.text.lower() == b.text.lower()
+    return a.lower == b.lower
 
 
 def _same(a: Word, b: Word) -> bool:
-    if a.key == b.key or a.text.lower() == b.text.lower():
-        return True
-    return len(a.key) > 3 and len(b.key) > 3 and _stem(a.key) == _stem(b.key)
+    return a.key == b.key or a.lower == b.lower or (a.stem != "" and a.stem == b.stem)
 
 
 def _prefixed(a: str, b: str) -> bool:
@@ -276,7 +294,7 @@ def _prefixed(a: str, b: str) -> bool:
 def opposite(a: Word, b: Word) -> bool:
     """WordNet antonyms, or one word the other with a negating prefix."""
     table = antonyms()
-    mine, theirs = {a.key, a.text.lower()}, {b.key, b.text.lower()}
+    mine, theirs = {a.key, a.lower}, {b.key, b.lower}
     if any(t in table.get(m, ()) for m in mine for t in theirs):
         return True
     described = {a.pos, b.pos} <= {"ADJ", "VERB"} and "ADJ" in {a.pos, b.pos}
@@ -429,7 +447,7 @@ def values(text: str, ws: list[Word]) -> list[_Value]:
         digits = len(raw.lstrip("-").replace(".", "").lstrip("0") or "0")
         out.append(_Value("number", value * _SCALE.get(scale, 1.0), digits, m.start(1), end))
     for w in ws:
-        low = w.text.lower()
+        low = w.lower
         if low in _MONTHS and (low != "may" or w.pos == "PROPN") and w.entity != "agent":
             out.append(_Value("month", low, 0, w.start, w.end))
         elif low in _WORDS and (w.tag == "CD" or low in ("once", "twice")):
@@ -841,7 +859,7 @@ def _scale(w: Word) -> tuple[int, int] | None:
     """Where a word sits on a scale of :data:`ORDER` (never a name: "South Island")."""
     if w.pos == "PROPN" or w.entity or (w.start > 0 and w.text[:1].isupper()):
         return None
-    return ORDER.get(w.text.lower(), ORDER.get(w.key))
+    return ORDER.get(w.lower, ORDER.get(w.key))
 
 
 def _relation(ws: list[Word], r: int) -> bool:
@@ -946,7 +964,7 @@ def _slot(ws: list[Word], value: _Value) -> int | None:
 
 
 def _is_value(w: Word) -> bool:
-    low = w.text.lower()
+    low = w.lower
     return bool(re.match(r"^-?\d", low)) or low in _MONTHS or low in _WORDS or low in _ORDINALS
 
 

@@ -47,6 +47,15 @@ def test_training_learns_saves_small_and_loads_the_same(tmp_path: Path) -> None:
 
 
 @pytest.mark.models
+def test_folding_the_adapters_in_changes_no_score() -> None:
+    shipped = Path(cross.__file__).parent / "heads" / "default"
+    merged = cross.load(shipped)
+    assert merged is not None
+    unmerged = cross.CrossHead(merged.arrays, merged.card, merge=False)
+    np.testing.assert_allclose(merged.scores(PAIRS), unmerged.scores(PAIRS), atol=1e-5)
+
+
+@pytest.mark.models
 def test_a_head_can_train_the_transformer_blocks_themselves(tmp_path: Path) -> None:
     head = cross.train(PAIRS * 8, epochs=4, batch_size=6, lr=3e-4, tune="layers", device="cpu")
     assert head.card["tuned"] == "layers"
