@@ -90,14 +90,15 @@ def test_readme_example_against_the_real_server_and_a_restart(tmp_path: Path) ->
         # The README's false claim flips one word of the evidence: refuted, and the
         # reason points at the word on both sides.
         flipped = check["claims"][1]
-        assert flipped["source_text"] == "Python lists are immutable."
+        assert flipped["source_text"] == "Python lists are immutable"
         assert flipped["verdict"] == "REFUTED", flipped
         antonym = flipped["reasons"][0]
         assert antonym["code"] == "antonym", flipped["reasons"]
-        span = antonym["claim_span"]
+        span = antonym["claim"]["span"]
         assert flipped["text"][span["start"] : span["end"]] == "immutable"
-        passage = next(e for e in flipped["evidence"] if e["passage_id"] == antonym["passage_id"])
-        span = antonym["evidence_span"]
+        cited = antonym["evidence"]
+        passage = next(e for e in flipped["evidence"] if e["passage_id"] == cited["passage_id"])
+        span = cited["span"]
         assert passage["text"][span["start"] : span["end"]].lower() == "mutable"
         true = httpx.post(
             f"http://127.0.0.1:{port}/v1/checks",
