@@ -130,14 +130,14 @@ _EXPRESSION = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:\*\*|[*/+^%])-?\d+(?:\.\d
 _NUMBER = re.compile(
     r"(?<![\w.])(?<![A-Za-z_][+*/-])(-?\d[\d,]*(?:\.\d+)?)(?:\s*(%|percent|thousand|million|billion|trillion))?(?!\w)"
 )
-_WORDS = {
+_NUMBER_WORDS = {
     w: float(i)
     for i, w in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
         "fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 } | {"hundred": 100.0, "once": 1.0, "twice": 2.0}
-_WORDS |= {
+_NUMBER_WORDS |= {
     w: 10.0 * (i + 3)
     for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split())
 }
@@ -221,13 +221,13 @@ def words(doc: Doc) -> list[Word]:
 
     Kept on the document: one sentence is read against every claim.
     """
-    known = doc.user_data.get(_WORDS)
+    known = doc.user_data.get(_WORDS_KEY)
     if known is None:
-        known = doc.user_data[_WORDS] = tuple(_read(doc))
+        known = doc.user_data[_WORDS_KEY] = tuple(_read(doc))
     return list(known)
 
 
-_WORDS = "claimsieve.contrast.words"
+_WORDS_KEY = "claimsieve.contrast.words"  # where words() keeps them on a document
 
 
 def _read(doc: Doc) -> list[Word]:
@@ -450,8 +450,8 @@ def values(text: str, ws: list[Word]) -> list[_Value]:
         low = w.lower
         if low in _MONTHS and (low != "may" or w.pos == "PROPN") and w.entity != "agent":
             out.append(_Value("month", low, 0, w.start, w.end))
-        elif low in _WORDS and (w.tag == "CD" or low in ("once", "twice")):
-            out.append(_Value("number", _WORDS[low], 9, w.start, w.end))
+        elif low in _NUMBER_WORDS and (w.tag == "CD" or low in ("once", "twice")):
+            out.append(_Value("number", _NUMBER_WORDS[low], 9, w.start, w.end))
         elif low in _ORDINALS and w.tag in ("JJ", "RB"):
             out.append(_Value("ordinal", _ORDINALS[low], 9, w.start, w.end))
         elif (numbered := _ORDINAL.match(low)) is not None:
@@ -965,7 +965,7 @@ def _slot(ws: list[Word], value: _Value) -> int | None:
 
 def _is_value(w: Word) -> bool:
     low = w.lower
-    return bool(re.match(r"^-?\d", low)) or low in _MONTHS or low in _WORDS or low in _ORDINALS
+    return bool(re.match(r"^-?\d", low)) or low in _MONTHS or low in _NUMBER_WORDS or low in _ORDINALS
 
 
 def _kind(v: _Value) -> str:

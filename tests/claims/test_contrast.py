@@ -60,6 +60,13 @@ def compare(nlp):
             "1000",
         ),
         (
+            "Marie Curie won three Nobel Prizes.",
+            "Marie Curie won two Nobel Prizes.",
+            "number_mismatch",
+            "three",
+            "two",
+        ),
+        (
             "Marie Curie was born in 1876.",
             "Marie Curie was born in Warsaw in 1867.",
             "date_mismatch",
