@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -286,6 +286,22 @@ def _same(a: Word, b: Word) -> bool:
     return a.key == b.key or a.lower == b.lower or (a.stem != "" and a.stem == b.stem)
 
 
+class _Vocabulary:
+    """Words of a text, for asking whether it has a word :func:`_same` as another."""
+
+    def __init__(self, ws: Sequence[Word]) -> None:
+        self._keys = {w.key for w in ws}
+        self._lowers = {w.lower for w in ws}
+        self._stems = {w.stem for w in ws if w.stem}
+
+    def has(self, w: Word) -> bool:
+        return (
+            w.key in self._keys
+            or w.lower in self._lowers
+            or (w.stem != "" and w.stem in self._stems)
+        )
+
+
 def _prefixed(a: str, b: str) -> bool:
     """``b`` is ``a`` with a negating prefix ("mutable", "immutable")."""
     return any(b == p + a for p in _PREFIXES) and len(a) >= 4
@@ -381,7 +397,9 @@ def subject_of(doc: Doc, ws: Sequence[Word] = ()) -> set[int]:
 
 def _windows(evidence: list[Word]) -> list[list[int]]:
     """The sentence cut into clauses at semicolons, colons, dashes and contrastive
-    conjunctions; a parenthesis is a clause of its own."""
+    conjunctions; a parenthesis is a clause of its own, and a short one
+    ("the bitwise (inclusive) OR") qualifies the clause it interrupts as well.
+    A quoted word is named, not used: the keyword "except" cuts nothing."""
     current: list[int] = []
     out = [current]
     interrupted: list[int] | None = None  # the clause a parenthesis interrupts
@@ -390,14 +408,25 @@ def _windows(evidence: list[Word]) -> list[list[int]]:
             interrupted, current = current, []
             out.append(current)
         elif w.text in (")", "]") and interrupted is not None:
+            if len(current) <= _SHORT_ASIDE:
+                interrupted.extend(current)
             current, interrupted = interrupted, None
-        elif w.key in _BOUNDARIES or w.text in _BOUNDARIES:
+        elif (w.key in _BOUNDARIES or w.text in _BOUNDARIES) and not _quoted(evidence, i):
             if current:
                 current = []
                 out.append(current)
         else:
             current.append(i)
     return [w for w in out if w] or [list(range(len(evidence)))]
+
+
+# Words in a parenthesis short enough to qualify the words around it.
+_SHORT_ASIDE = 3
+_QUOTES = frozenset({'"', "'", "“", "”", "‘", "’", "`"})
+
+
+def _quoted(ws: list[Word], i: int) -> bool:
+    return 0 < i < len(ws) - 1 and ws[i - 1].text in _QUOTES and ws[i + 1].text in _QUOTES
 
 
 @dataclass(frozen=True)
@@ -450,7 +479,9 @@ def values(text: str, ws: list[Word]) -> list[_Value]:
         low = w.lower
         if low in _MONTHS and (low != "may" or w.pos == "PROPN") and w.entity != "agent":
             out.append(_Value("month", low, 0, w.start, w.end))
-        elif low in _NUMBER_WORDS and (w.tag == "CD" or low in ("once", "twice")):
+        elif low in _NUMBER_WORDS and (
+            w.tag == "CD" or low in ("once", "twice") or (w.tag == "JJ" and low != "one")
+        ):
             out.append(_Value("number", _NUMBER_WORDS[low], 9, w.start, w.end))
         elif low in _ORDINALS and w.tag in ("JJ", "RB"):
             out.append(_Value("ordinal", _ORDINALS[low], 9, w.start, w.end))
@@ -491,14 +522,15 @@ class Comparer:
         content = [i for i, w in enumerate(cw) if w.content]
         if not content or not ew:
             return Comparison()
-        in_sentence = {i for i in content if any(_same(cw[i], e) for e in ew)}
-        in_title = {i for i in content if any(_same(cw[i], t) for t in tw)}
+        in_sentence = {i for i in content if _Vocabulary(ew).has(cw[i])}
+        in_title = {i for i in content if _Vocabulary(tw).has(cw[i])}
         window = self._window(cw, ew, content, subject)
         matched = _match(cw, ew, content, window)
         findings: list[tuple[Finding, set[int]]] = []
         findings += self._polarity(claim.text, cw, ew, window, matched)
         findings += self._quantifiers(cw, ew, _near(window, matched))
         findings += self._swaps(cw, ew, window, matched, in_title)
+        findings += _expressions(claim.text, sentence.text, cw)
         values_found = self._values(claim.text, sentence.text, cw, ew)
         findings += values_found
         context = elsewhere or f"{sentence.text} {title.text if title is not None else ''}".lower()
@@ -554,12 +586,13 @@ class Comparer:
         used = set(matched.values())
         near = _near(window, matched)
         flips: list[tuple[int, int]] = []
+        claimed = _Vocabulary(cw)
         for i, c in enumerate(cw):
             if i in matched or not (c.content or _scale(c) is not None):
                 continue
             for j in window:
                 e = ew[j]
-                if j in used or any(_same(x, e) for x in cw):
+                if j in used or claimed.has(e):
                     continue
                 if _scale(c) is not None and _scale(e) is not None:
                     (scale, end), (other_scale, other_end) = _scale(c), _scale(e)  # type: ignore[misc]
@@ -693,16 +726,19 @@ class Comparer:
                 relations = [
                     r
                     for r in range(a + 1, b)
-                    if r in position and low < position[r] < high and _relation(cw, r)
+                    if r in position
+                    and low < position[r] < high
+                    # the small model reads "voices" in "X voices Y" as a noun
+                    and (_relation(cw, r) or ew[position[r]].pos == "VERB")
                 ]
                 if not relations or _listed(cw, a, b):
                     continue
                 r = relations[0]
-                if _preposition(cw, r) != _preposition(ew, position[r]):
+                voices = {_voice(cw, r), _voice(ew, position[r])}
+                if _preposition(cw, r, voices) != _preposition(ew, position[r], voices):
                     continue  # "starred in X" / "X stars": the roles are not the same
                 if any(_twice(cw[k], ew, window) for k in (a, b, r)):
                     continue  # a word the clause says twice: which one plays which part?
-                voices = {_voice(cw, r), _voice(ew, position[r])}
                 if "unknown" in voices or _kinds_differ(cw[a], ew, position[a]):
                     continue
                 if _kinds_differ(cw[b], ew, position[b]):
@@ -805,6 +841,36 @@ class Comparer:
         return []
 
 
+# Code on both sides: a tuple or argument list, or an expression whose operator does
+# not commute ("base**exp", "x//y"); its words and symbols, compared in order.
+_ARGUMENTS = re.compile(r"\(([^()]*,[^()]*)\)")
+_OPERAND = r"(?:[A-Za-z_]\w*|\d+(?:\.\d+)?)"
+_ORDERED = re.compile(rf"{_OPERAND}(?:\s*(?:\*\*|//|<<|>>|%)\s*{_OPERAND})+")
+_CODE_TOKEN = re.compile(r"\w+|\*\*|//|<<|>>|[^\s\w]")
+
+
+def _code(text: str) -> list[tuple[Span, tuple[str, ...]]]:
+    found = [*_ARGUMENTS.finditer(text), *_ORDERED.finditer(text)]
+    return [(Span(m.start(), m.end()), tuple(_CODE_TOKEN.findall(m.group(0)))) for m in found]
+
+
+def _expressions(
+    claim_text: str, evidence_text: str, cw: list[Word]
+) -> list[tuple[Finding, set[int]]]:
+    """The same code with its parts in another order: "(x%y, x//y)" / "(x//y, x%y)"."""
+    theirs = _code(evidence_text)
+    for span, tokens in _code(claim_text):
+        for other, their_tokens in theirs:
+            if tokens != their_tokens and sorted(tokens) == sorted(their_tokens):
+                message = (
+                    f"the claim has {span.slice(claim_text)}; "
+                    f"the evidence has {other.slice(evidence_text)}"
+                )
+                involved = {i for i, w in enumerate(cw) if span.start <= w.start < span.end}
+                return [(Finding("role_swap", message, span, other), involved)]
+    return []
+
+
 def _names(ws: list[Word]) -> list[tuple[list[int], str]]:
     """The named entities and code names of a text, each as its words and its kind."""
     out: list[tuple[list[int], str]] = []
@@ -869,9 +935,11 @@ def _relation(ws: list[Word], r: int) -> bool:
     return w.pos in ("NOUN", "ADJ") and _preposition(ws, r) != ""
 
 
-def _preposition(ws: list[Word], r: int) -> str:
-    """The preposition right after a word, if any ("a subclass of", "starred in")."""
-    return ws[r + 1].key if r + 1 < len(ws) and ws[r + 1].pos == "ADP" else ""
+def _preposition(ws: list[Word], r: int, voices: Collection[str] = ()) -> str:
+    """The preposition right after a word, if any ("a subclass of", "starred in");
+    not the "by" of a passive compared with an active verb ("is voiced by")."""
+    after = ws[r + 1].key if r + 1 < len(ws) and ws[r + 1].pos == "ADP" else ""
+    return "" if after == "by" and "passive" in voices else after
 
 
 def _twice(w: Word, ew: list[Word], window: list[int]) -> bool:
@@ -965,7 +1033,9 @@ def _slot(ws: list[Word], value: _Value) -> int | None:
 
 def _is_value(w: Word) -> bool:
     low = w.lower
-    return bool(re.match(r"^-?\d", low)) or low in _MONTHS or low in _NUMBER_WORDS or low in _ORDINALS
+    return (
+        bool(re.match(r"^-?\d", low)) or low in _MONTHS or low in _NUMBER_WORDS or low in _ORDINALS
+    )
 
 
 def _kind(v: _Value) -> str:

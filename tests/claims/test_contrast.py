@@ -52,6 +52,46 @@ def compare(nlp):
             None,
         ),
         ("bool is a subclass of int.", "int is a subclass of bool.", "role_swap", "bool", None),
+        # a passive read against an active verb the small model tags as a noun
+        (
+            "SpongeBob voices Tom Kenny.",
+            "SpongeBob is voiced by Tom Kenny.",
+            "role_swap",
+            "SpongeBob",
+            None,
+        ),
+        # the same code, its parts in another order
+        (
+            "divmod(x, y) returns the tuple (x%y, x//y).",
+            "divmod(x, y) returns the tuple (x//y, x%y).",
+            "role_swap",
+            "(x%y, x//y)",
+            "(x//y, x%y)",
+        ),
+        # a short parenthesis qualifies its clause
+        (
+            "The | operator yields the bitwise exclusive OR of its arguments.",
+            "The | operator yields the bitwise (inclusive) OR of its arguments.",
+            "antonym",
+            "exclusive",
+            "inclusive",
+        ),
+        # a quoted keyword ("except") does not cut the clause
+        (
+            "An expression-less except clause must be the first except clause.",
+            'An expression-less "except" clause, if present, must be last.',
+            "order",
+            "first",
+            "last",
+        ),
+        # the small model tags "sixty" as an adjective
+        (
+            "The diaries were a series of six volumes.",
+            "The diaries were a series of sixty volumes.",
+            "number_mismatch",
+            "six",
+            "sixty",
+        ),
         (
             "The default recursion limit is 100.",
             "The default recursion limit is 1000.",
@@ -102,6 +142,9 @@ def test_each_kind_of_contradiction_is_found_strong_with_both_spans(
         ("Marie Curie was born in Warsaw.", "Marie Curie was born in Warsaw in 1867."),
         # an antonym counted as a negation: "not mutable" agrees with "immutable"
         ("Tuples are not mutable.", "Tuples are immutable."),
+        ("Tom Kenny voices SpongeBob.", "SpongeBob is voiced by Tom Kenny."),
+        ("divmod(x, y) returns (x//y, x%y).", "divmod(x, y) returns the tuple (x//y, x%y)."),
+        ("x + y equals y + x.", "x + y equals y + x."),
         (
             "The break statement exits the innermost enclosing loop.",
             "The break statement breaks out of the innermost enclosing for or while loop.",
