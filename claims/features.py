@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -86,6 +87,8 @@ FEATURES: tuple[str, ...] = (
 TOP_SENTENCES = 3  # sentences compared in detail with each claim
 CONTRAST_SENTENCES = 5  # sentences the claim is read against word by word (claims.contrast)
 _NOT_NEEDED = ["parser"]
+# One thread that parses evidence while the caller's thread runs MiniLM.
+_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimsieve-parse")
 _CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "NUM", "ADV"})
 ENTITY_TYPES = frozenset(
     {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "LANGUAGE", "PRODUCT"}
@@ -333,10 +336,16 @@ class FeatureExtractor:
         titles |= {_context(s) for per_claim in read for s in per_claim}
         texts = list(dict.fromkeys([*(s.text for per_claim in read for s in per_claim), *titles]))
         unique = list(dict.fromkeys(claims))
-        with NLP_LOCK:
-            docs = dict(zip(texts, self._nlp.pipe(texts, disable=_NOT_NEEDED), strict=True))
-            # Claims are parsed too: the contrast reads their subject.
-            docs.update(zip(unique, self._nlp.pipe(unique), strict=True))
+
+        def parse() -> dict[str, Doc]:
+            with NLP_LOCK:
+                docs = dict(zip(texts, self._nlp.pipe(texts, disable=_NOT_NEEDED), strict=True))
+                # Claims are parsed too: the contrast reads their subject.
+                docs.update(zip(unique, self._nlp.pipe(unique), strict=True))
+            return docs
+
+        # spaCy and MiniLM each leave a core idle much of the time: they run side by side.
+        parsing = _PARSER.submit(parse)
         # Claims and sentences whose word pieces are not known yet, in one batch.
         wanted = [
             key
@@ -348,7 +357,10 @@ class FeatureExtractor:
             )
             if key not in tokens
         ]
-        tokens.update(zip(wanted, self._encoder.encode_tokens(wanted), strict=True))
+        try:
+            tokens.update(zip(wanted, self._encoder.encode_tokens(wanted), strict=True))
+        finally:
+            docs = parsing.result()
         return [
             self._features(claim, _rescored(claim, sentences, tokens), docs, tokens)
             for claim, sentences in zip(claims, aligned, strict=True)

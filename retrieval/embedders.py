@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -230,40 +230,74 @@ class MemoEmbedder:
     """Remembers the vectors of recently encoded texts (least recently used out first).
 
     A check encodes its claims twice, once to retrieve and once to verify; the
-    second time is free.
+    second time is free. When the inner embedder gives word pieces
+    (``encode_tokens``), the texts given to ``encode`` are encoded that way (the
+    sentence vector is the same), and the word pieces of the last few hundred
+    are kept too: the verifier reads a claim's word pieces without a second pass.
 
     Args:
         inner: The embedder that does the work.
-        capacity: How many texts to remember.
+        capacity: How many texts' vectors to remember.
+        token_capacity: How many texts' word pieces to remember (each a matrix).
     """
 
-    def __init__(self, inner: Embedder, capacity: int = 4096) -> None:
+    def __init__(self, inner: Embedder, capacity: int = 4096, token_capacity: int = 256) -> None:
         self.inner = inner
         self.name, self.dim = inner.name, inner.dim
-        self._capacity = capacity
-        self._memo: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._vectors: _Memo[NDArray[np.float32]] = _Memo(capacity)
+        self._tokens: _Memo[TokenVectors] = _Memo(token_capacity)
 
     def clear(self) -> None:
-        with self._lock:
-            self._memo.clear()
+        self._vectors.clear()
+        self._tokens.clear()
 
     def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
-        """Word pieces and their vectors, straight from the inner embedder (not remembered)."""
-        return self.inner.encode_tokens(texts)  # type: ignore[attr-defined,no-any-return]
+        """Word pieces and their vectors: remembered ones, the rest from the inner embedder."""
+        known = self._tokens.recall(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            inner = self.inner.encode_tokens(missing)  # type: ignore[attr-defined]
+            known.update(zip(missing, inner, strict=True))
+        return [known[t] for t in texts]
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            known = {t: self._memo[t] for t in texts if t in self._memo}
+        known = self._vectors.recall(texts)
         missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
+        if missing and hasattr(self.inner, "encode_tokens"):
+            pieces = dict(zip(missing, self.inner.encode_tokens(missing), strict=True))
+            self._tokens.remember(pieces)
+            known.update((t, p.sentence) for t, p in pieces.items())
+        elif missing:
             known.update(zip(missing, self.inner.encode(missing), strict=True))
-        with self._lock:
-            for text in texts:
-                self._memo[text] = known[text]
-                self._memo.move_to_end(text)
-            while len(self._memo) > self._capacity:
-                self._memo.popitem(last=False)
+        self._vectors.remember({t: known[t] for t in texts})
         return np.stack([known[t] for t in texts])
+
+
+_Remembered = TypeVar("_Remembered")
+
+
+class _Memo(Generic[_Remembered]):
+    """A bounded, thread-safe map of texts, least recently used out first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[str, _Remembered] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def recall(self, texts: Sequence[str]) -> dict[str, _Remembered]:
+        with self._lock:
+            return {t: self._items[t] for t in texts if t in self._items}
+
+    def remember(self, items: dict[str, _Remembered]) -> None:
+        with self._lock:
+            for text, item in items.items():
+                self._items[text] = item
+                self._items.move_to_end(text)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)

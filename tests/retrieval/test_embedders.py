@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from retrieval.embedders import MiniLMEmbedder, default_model_path, model_name
+from retrieval.embedders import (
+    MemoEmbedder,
+    MiniLMEmbedder,
+    TokenVectors,
+    default_model_path,
+    model_name,
+)
 from retrieval.text import split_sentences, titled
 
 TEXT = (
@@ -130,3 +137,33 @@ def test_a_local_model_is_named_by_its_folder_and_its_weights(tmp_path: Path) ->
 def test_the_packaged_model_keeps_its_name_when_named_by_path(minilm: Any) -> None:
     assert minilm.name == "all-MiniLM-L6-v2"
     assert MiniLMEmbedder(default_model_path()).name == "all-MiniLM-L6-v2"
+
+
+def test_the_memo_gives_a_claims_word_pieces_from_its_first_pass(minilm: Any) -> None:
+    calls: list[tuple[str, int]] = []
+
+    class Counting:
+        name, dim = minilm.name, minilm.dim
+
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            calls.append(("encode", len(texts)))
+            return minilm.encode(texts)  # type: ignore[no-any-return]
+
+        def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+            calls.append(("encode_tokens", len(texts)))
+            return minilm.encode_tokens(texts)  # type: ignore[no-any-return]
+
+    memo = MemoEmbedder(Counting(), capacity=8, token_capacity=2)
+    claims = ["Lists are mutable.", "Tuples are immutable.", "Sets are unordered."]
+    vectors = memo.encode(claims)
+    np.testing.assert_allclose(vectors, minilm.encode(claims), atol=1e-6)
+    assert calls == [("encode_tokens", 3)]
+    # the last two claims' word pieces are kept; the first has to be read again
+    pieces = memo.encode_tokens(claims)
+    assert calls[-1] == ("encode_tokens", 1)
+    assert [p.pieces for p in pieces] == [p.pieces for p in minilm.encode_tokens(claims)]
+    np.testing.assert_array_equal(memo.encode(claims), vectors)
+    assert len(calls) == 2
+    memo.clear()
+    memo.encode(claims[:1])
+    assert calls[-1] == ("encode_tokens", 1)
