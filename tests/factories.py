@@ -23,6 +23,7 @@ class FakeEmbedder:
         self.dim = dim
         self.calls = 0
         self.texts = 0
+        self.token_calls = 0
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         self.calls += 1
@@ -40,7 +41,8 @@ class FakeEmbedder:
         return vectors / norms
 
     def encode_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
-        """Each word a piece, its vector the hashing vector of the word alone (not counted)."""
+        """Each word a piece, its vector the hashing vector of the word alone."""
+        self.token_calls += 1
         out = []
         for text, sentence in zip(texts, self._vectors(texts), strict=True):
             words = WORD.findall(text.lower()) or ["."]

@@ -33,8 +33,10 @@ def test_restart_keeps_checks_and_reuses_the_snapshot(tmp_path: Path) -> None:
     settings = settings.model_copy(update={"data_dir": tmp_path / "moved"})
     second = FakeEmbedder()
     with TestClient(create_app(settings, embedder=second)) as client:
-        assert second.calls == 0  # nothing embedded at start-up: the snapshot was loaded
+        assert second.calls == second.token_calls == 0  # the snapshot was loaded, not built
         assert [client.get(f"/v1/checks/{i}").json() for i in ids] == stored
         assert client.get("/v1/corpora/python-reference").json() == corpus
         client.post("/v1/checks", json={"text": "The while statement repeats."})
-        assert second.calls == 1  # the claim, once (the verifier reads its word pieces apart)
+        # the claim once, with its word pieces (kept for the verifier); then the word
+        # pieces of the evidence sentences
+        assert (second.calls, second.token_calls) == (0, 2)
