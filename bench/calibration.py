@@ -26,13 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from claims import calibration as calibrating  # noqa: E402
+from claims.types import Label  # noqa: E402
 from retrieval.types import Document  # noqa: E402
-from service import components  # noqa: E402
+from service import components, reviews  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.store import calibrations as calibration_store  # noqa: E402
 from service.store import checks as check_store  # noqa: E402
 from service.store import corpora as corpus_store  # noqa: E402
-from service.store import reviews as review_store  # noqa: E402
+from service.store.reviews import ReviewDraft  # noqa: E402
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -65,9 +66,7 @@ def simulate(name: str, folder: Path, work: Path) -> dict[str, Any]:
             check_store.record(db, outcome)
             for claim_id, row in zip(outcome.claim_ids, batch, strict=True):
                 label = "NOT_ENOUGH_INFO" if row["label"] == "NEI" else row["label"]
-                review_store.add_review(
-                    db, claim_id, "gold", None, "correct", label, None, [], None, 1
-                )
+                reviews.submit(db, ReviewDraft(claim_id, "gold", "correct", Label(label), 1))
                 reviewed += 1
     verify_s = time.perf_counter() - started
     with built.sessions() as db:

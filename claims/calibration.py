@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from claims.errors import CalibrationError
 from claims.metrics import expected_calibration_error
 
 Method = Literal["auto", "temperature", "isotonic"]
@@ -165,10 +166,10 @@ def fit(
     """Fit on a random ``1 - holdout`` share of ``samples``; measure ECE on the rest.
 
     Raises:
-        ValueError: With fewer than 10 samples (too few to fit and to judge).
+        CalibrationError: With fewer than 10 samples (too few to fit and to judge).
     """
     if len(samples) < 10:
-        raise ValueError(f"calibration needs at least 10 reviewed claims, got {len(samples)}")
+        raise CalibrationError(f"calibration needs at least 10 reviewed claims, got {len(samples)}")
     order = list(range(len(samples)))
     random.Random(seed).shuffle(order)
     cut = max(1, int(round(len(samples) * (1 - holdout))))

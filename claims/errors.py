@@ -3,6 +3,7 @@
 ClaimsError                 base; every error has a stable ``code`` and a human ``message``
  ├── EmptyTextError         the text holds nothing but whitespace
  ├── TextTooLongError       the text is over the configured character limit
+ ├── CalibrationError       too few reviewed claims to fit a calibration
  └── UpstreamError          a model endpoint (LLM) is down or answered badly
 """
 
@@ -21,6 +22,10 @@ class EmptyTextError(ClaimsError):
 
 class TextTooLongError(ClaimsError):
     code = "text_too_long"
+
+
+class CalibrationError(ClaimsError):
+    code = "too_few_reviews"
 
 
 class UpstreamError(ClaimsError):

@@ -293,7 +293,7 @@ def _extract(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     from service import components
-    from service.routes.reviews import preference_rows
+    from service.reviews import preference_rows
     from service.store import reviews as review_store
 
     _, sessions = components.open_database(settings)
@@ -339,23 +339,11 @@ def _import_reviews(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _calibrate(args: argparse.Namespace, settings: Settings) -> int:
-    from claims import calibration as calibrating
-    from service import components
-    from service.store import calibrations as calibration_store
-    from service.store import corpora as corpus_store
+    from service import components, reviews
 
     _, sessions = components.open_database(settings)
     with sessions() as db:
-        if corpus_store.get_corpus(db, args.corpus) is None:
-            print(f"error: no corpus named {args.corpus!r}", file=sys.stderr)
-            return 1
-        samples = calibration_store.samples(db, args.corpus)
-        try:
-            fit = calibrating.fit(samples, args.method, args.holdout)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        row = calibration_store.record(db, args.corpus, fit, "cli")
+        row = reviews.calibrate(db, args.corpus, args.method, args.holdout, "cli")
         print(
             f"{args.corpus}: calibration v{row.version} ({row.method}) fitted on {row.fitted_on} "
             f"reviews; ECE on {row.held_out} held-out reviews {row.ece_before:.4f} -> "

@@ -20,10 +20,10 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from claims.types import Label
 from service.errors import BadRequestError, ConflictError, NotFoundError
 from service.store.models import Check, Claim, ClaimLease, Evidence, Review, utcnow
 
-LABELS = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")
 OPEN = ("unreviewed", "needs_second")
 
 
@@ -90,6 +90,7 @@ def queue(
     query = (
         select(Claim)
         .join(Check, Check.id == Claim.check_id)
+        .options(selectinload(Claim.evidence), selectinload(Claim.check))
         .where(
             Claim.flagged.is_(True),
             Claim.checkworthy.is_(True),
@@ -144,34 +145,27 @@ def _state_after(db: Session, claim: Claim, reviewer: str) -> str:
     return "reviewed" if len(reviewers | {reviewer}) >= claim.reviews_needed else "needs_second"
 
 
-def add_review(
-    db: Session,
-    claim_id: str,
-    reviewer: str,
-    api_key_id: int | None,
-    action: str,
-    label: str | None,
-    corrected_text: str | None,
-    evidence_ids: list[str],
-    note: str | None,
-    expected_version: int,
-) -> tuple[Review, Claim]:
-    """Append a review if the claim is still at ``expected_version``; drop the reviewer's lease."""
+@dataclass(frozen=True)
+class ReviewDraft:
+    """A review as a trainer sends it (``service.reviews.submit`` applies the rules)."""
+
+    claim_id: str
+    reviewer: str
+    action: str  # confirm | correct
+    label: Label | None
+    expected_version: int
+    api_key_id: int | None = None
+    corrected_text: str | None = None
+    evidence_ids: tuple[str, ...] = ()
+    note: str | None = None
+
+
+def add_review(db: Session, claim: Claim, draft: ReviewDraft) -> tuple[Review, Claim]:
+    """Append a review if the claim is still at the draft's version and nobody else holds
+    its lease; drop the reviewer's own lease."""
+    assert draft.label is not None, "the label is decided before a review is stored"
     now = utcnow()
-    claim = get_claim(db, claim_id)
-    if action == "confirm":
-        if claim.verdict is None:
-            raise BadRequestError("this claim has no verdict to confirm", "nothing_to_confirm")
-        if label is not None and label != claim.verdict:
-            raise BadRequestError(
-                f"confirm keeps the verdict {claim.verdict}; send action correct to change it",
-                "label_mismatch",
-            )
-        label = claim.verdict
-    elif label is None:
-        raise BadRequestError("a correction needs a label", "label_required")
-    if label not in LABELS:
-        raise BadRequestError(f"label must be one of {', '.join(LABELS)}", "bad_label")
+    claim_id, reviewer, expected_version = claim.id, draft.reviewer, draft.expected_version
     held = db.scalar(
         select(ClaimLease).where(
             ClaimLease.claim_id == claim_id,
@@ -201,12 +195,12 @@ def add_review(
     review = Review(
         claim_id=claim_id,
         reviewer=reviewer,
-        api_key_id=api_key_id,
-        action=action,
-        label=label,
-        corrected_text=corrected_text,
-        evidence_ids=evidence_ids,
-        note=note,
+        api_key_id=draft.api_key_id,
+        action=draft.action,
+        label=str(draft.label),
+        corrected_text=draft.corrected_text,
+        evidence_ids=list(draft.evidence_ids),
+        note=draft.note,
         claim_version=expected_version,
         created_at=now,
     )

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from claims import calibration
+from claims.errors import CalibrationError
 from claims.metrics import expected_calibration_error
 
 LABELS = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")
@@ -56,5 +57,5 @@ def test_isotonic_is_monotone_and_auto_leaves_calibrated_scores_alone() -> None:
     kept = calibration.fit(honest)  # auto: whatever it picks must not make things worse
     assert kept.ece_after is not None and kept.ece_before is not None
     assert kept.ece_after <= kept.ece_before + 0.01
-    with pytest.raises(ValueError, match="at least 10"):
+    with pytest.raises(CalibrationError, match="at least 10"):
         calibration.fit(honest[:5])

@@ -214,8 +214,9 @@ def test_extract_jsonl_writes_one_row_per_input_and_reports_bad_rows(
 def test_export_import_and_calibrate_from_the_command_line(
     data_dir: Path, tmp_path: Path, capsys
 ) -> None:
-    from service import components
-    from service.store import reviews as review_store
+    from claims.types import Label
+    from service import components, reviews
+    from service.store.reviews import ReviewDraft
     from tests.service.test_reviews import add_check
 
     assert main(["db", "upgrade"]) == 0
@@ -227,7 +228,7 @@ def test_export_import_and_calibrate_from_the_command_line(
         ids = add_check(db, [("REFUTED", 0.9)] * 6 + [("SUPPORTED", 0.7)] * 6)
         for number, claim_id in enumerate(ids):
             label = "SUPPORTED" if number % 2 else "REFUTED"
-            review_store.add_review(db, claim_id, "ana", None, "correct", label, None, [], None, 1)
+            reviews.submit(db, ReviewDraft(claim_id, "ana", "correct", Label(label), 1))
     capsys.readouterr()
     out = tmp_path / "reviews.jsonl"
     assert main(["export", "--out", str(out)]) == 0

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 from claims import metrics
 from claims.aggregation import review_priority
 from claims.types import Label, Verdict
-from service.routes.reviews import agreement_report, preference_rows
+from service.reviews import agreement_report, preference_rows, submit
 from service.store import db as store_db
 from service.store import keys as key_store
 from service.store import reviews as review_store
 from service.store.models import Check, Claim
+from service.store.reviews import ReviewDraft
 from tests.conftest import Api, FakeEmbedder, make_settings, open_api
 from tests.service.test_errors_and_auth import assert_problem
 
@@ -387,17 +388,18 @@ def test_export_then_import_loses_nothing(tmp_path_factory, reviews) -> None:
         )
         for claim_index, reviewer, label, corrected, note in reviews:
             claim = review_store.get_claim(db, ids[claim_index])
-            review_store.add_review(
+            submit(
                 db,
-                claim.id,
-                reviewer,
-                None,
-                "correct",
-                label,
-                corrected,
-                ["p@1"],
-                note,
-                claim.version,
+                ReviewDraft(
+                    claim.id,
+                    reviewer,
+                    "correct",
+                    Label(label),
+                    claim.version,
+                    corrected_text=corrected,
+                    evidence_ids=("p@1",),
+                    note=note,
+                ),
             )
         exported = list(review_store.export_rows(db))
     target = _fresh_sessions(f"sqlite:///{root / 'b.db'}")
