@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
+
+from retrieval.types import Hit
 
 
 class Label(StrEnum):
@@ -130,3 +133,45 @@ class Summary:
     counts: dict[Label, int] = field(default_factory=dict)
     flagged: int = 0
     factuality: float | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Everything one check produced, before it is stored or served."""
+
+    id: str
+    kind: str  # "check" (a response split into claims) or "verify" (claims given)
+    text: str | None
+    prompt: str | None
+    corpus: str
+    corpus_version: int
+    extractor: str | None
+    verifier: str
+    verifier_version: str
+    results: list[ClaimResult]
+    claim_ids: list[str]
+    summary: Summary
+    notices: tuple[Notice, ...] = ()
+    raw_scores: list[dict[str, float]] = field(default_factory=list)  # before calibration
+    calibration_id: int | None = None
+    reviews_needed: list[int] = field(default_factory=list)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id for a check (``chk``) or a claim (``clm``)."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def as_passage(hit: Hit) -> Passage:
+    """A retrieved passage as a verifier reads it (its sentences and their vectors kept)."""
+    p = hit.passage
+    return Passage(
+        p.id,
+        p.document_id,
+        p.title,
+        p.text,
+        Span(p.start, p.end),
+        hit.score,
+        sentences=tuple(Span(start, end) for start, end in p.sentences),
+        sentence_vectors=hit.sentence_vectors,
+    )

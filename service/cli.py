@@ -78,10 +78,14 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     from service.store import checks as check_store
 
     built = components.build(settings)
-    outcome = built.checker.check(args.text, prompt=args.prompt, corpus=args.corpus)
     with built.sessions() as db:
-        check = check_store.record(db, outcome, created_by="cli", store=not args.no_store)
-    out = CheckOut.from_row(check, stored=not args.no_store).model_dump(mode="json")
+        result = built.checker.check(args.text, prompt=args.prompt, corpus=args.corpus, db=db)
+        check = (
+            CheckOut.from_result(result)
+            if args.no_store
+            else CheckOut.from_row(check_store.record(db, result, created_by="cli"))
+        )
+    out = check.model_dump(mode="json")
     print(json.dumps(out, indent=2, ensure_ascii=False) if args.json else _claim_rows(out))
     return 0
 

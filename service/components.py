@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +48,9 @@ def calibration_lookup(sessions: sessionmaker[Session]) -> CalibrationLookup:
     """The latest calibration of a corpus, read at each check (a new fit applies at once)."""
     from service.store import calibrations as calibration_store
 
-    def lookup(corpus: str) -> tuple[int, Calibration] | None:
-        with sessions() as db:
-            row = calibration_store.latest(db, corpus)
+    def lookup(corpus: str, db: Session | None) -> tuple[int, Calibration] | None:
+        with contextlib.nullcontext(db) if db is not None else sessions() as session:
+            row = calibration_store.latest(session, corpus)
             return (row.id, calibration_store.as_fitted(row)) if row else None
 
     return lookup

@@ -9,6 +9,7 @@ line share the snapshots folder and see each other's versions.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import shutil
@@ -77,9 +78,12 @@ class Corpora:
         self._lock = threading.Lock()
         self._write_locks: dict[str, threading.Lock] = {}
 
-    def current(self, name: str) -> Snapshot | None:
-        """The current snapshot of corpus ``name``, or ``None`` if there is no such corpus."""
-        with self._sessions() as db:
+    def current(self, name: str, db: Session | None = None) -> Snapshot | None:
+        """The current snapshot of corpus ``name``, or ``None`` if there is no such corpus.
+
+        The version is read through ``db`` when given (the caller's session).
+        """
+        with contextlib.nullcontext(db) if db is not None else self._sessions() as db:
             corpus = corpus_store.get_corpus(db, name)
             if corpus is None:
                 return None
@@ -98,12 +102,12 @@ class Corpora:
             self._cache[name] = snapshot
             return snapshot
 
-    def searchable(self, name: str) -> Snapshot | None:
+    def searchable(self, name: str, db: Session | None = None) -> Snapshot | None:
         """:meth:`current`, refused (``EmbedderMismatchError``) when another embedder made it.
 
         Searching it would compare vectors of two models, and growing it would mix them.
         """
-        snapshot = self.current(name)
+        snapshot = self.current(name, db)
         if snapshot is not None and len(snapshot):
             try:
                 snapshots.check_embedder(snapshot.manifest, self._embedder)

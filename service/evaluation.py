@@ -33,7 +33,7 @@ from typing import Any, Literal
 from claims import metrics
 from claims.datasets import Item, gold_evidence, read_corpus, read_items, split
 from claims.extraction import Extractor
-from claims.types import Claim, Label, Passage, Span
+from claims.types import Claim, Label, Passage, Span, as_passage
 from claims.verification import Verifier
 from retrieval.embedders import Embedder
 from retrieval.types import Document
@@ -113,8 +113,6 @@ class _Retriever:
             self._snapshot = snapshots.load(builder.finish())
 
     def search(self, texts: list[str], k: int) -> list[list[Passage]]:
-        from service.pipeline import as_passage
-
         hits = self._snapshot.search(self._embedder.encode(texts), texts, k, "hybrid")
         return [[as_passage(h) for h in row] for row in hits]
 

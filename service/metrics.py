@@ -7,7 +7,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.pipeline import Outcome
+from claims.types import CheckResult
 
 
 class Metrics:
@@ -33,8 +33,8 @@ class Metrics:
             registry=self.registry,
         )
 
-    def observe(self, outcome: Outcome) -> None:
-        for result in outcome.results:
+    def observe(self, check: CheckResult) -> None:
+        for result in check.results:
             self.claims.labels(str(result.verdict.label) if result.verdict else "NONE").inc()
 
 

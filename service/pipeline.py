@@ -7,14 +7,24 @@ the same computation.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
 
 from claims.aggregation import is_flagged, summarise
 from claims.calibration import Calibration
 from claims.extraction import Extractor, validate_text
-from claims.types import Claim, ClaimResult, Label, Notice, Passage, Span, Summary, Verdict
+from claims.types import (
+    CheckResult,
+    Claim,
+    ClaimResult,
+    Label,
+    Span,
+    Verdict,
+    as_passage,
+    new_id,
+)
 from claims.verification import Verifier
 from retrieval.embedders import Embedder
 from retrieval.snapshots import Fusion, Mode, Reranker, Snapshot
@@ -22,12 +32,9 @@ from retrieval.types import Hit
 from service.corpora import Corpora
 from service.errors import BadRequestError, NotFoundError, UnknownCorpusError
 
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-CalibrationLookup = Callable[[str], tuple[int, Calibration] | None]
+# The current calibration of a corpus (its id and the fit), read through the session given
+# (the caller's), or a session of its own.
+CalibrationLookup = Callable[[str, Session | None], tuple[int, Calibration] | None]
 
 
 def second_review(claim_id: str, share: float) -> bool:
@@ -40,42 +47,6 @@ def calibrated(verdict: Verdict, calibration: Calibration) -> Verdict:
     by_label = {Label(k): v for k, v in scores.items()}
     best = max(by_label, key=lambda k: by_label[k])
     return replace(verdict, label=best, confidence=by_label[best], scores=by_label)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """Everything one check produced, before it is stored or served."""
-
-    id: str
-    kind: str  # "check" (a response split into claims) or "verify" (claims given)
-    text: str | None
-    prompt: str | None
-    corpus: str
-    corpus_version: int
-    extractor: str | None
-    verifier: str
-    verifier_version: str
-    results: list[ClaimResult]
-    claim_ids: list[str]
-    summary: Summary
-    notices: tuple[Notice, ...] = ()
-    raw_scores: list[dict[str, float]] = field(default_factory=list)  # before calibration
-    calibration_id: int | None = None
-    reviews_needed: list[int] = field(default_factory=list)
-
-
-def as_passage(hit: Hit) -> Passage:
-    p = hit.passage
-    return Passage(
-        p.id,
-        p.document_id,
-        p.title,
-        p.text,
-        Span(p.start, p.end),
-        hit.score,
-        sentences=tuple(Span(start, end) for start, end in p.sentences),
-        sentence_vectors=hit.sentence_vectors,
-    )
 
 
 class Checker:
@@ -136,27 +107,36 @@ class Checker:
         prompt: str | None = None,
         corpus: str | None = None,
         top_k: int | None = None,
-    ) -> Outcome:
-        """Split ``text`` into claims and verify each checkworthy one against the corpus."""
-        name, snapshot = self._corpus(corpus)
+        db: Session | None = None,
+    ) -> CheckResult:
+        """Split ``text`` into claims and verify each checkworthy one against the corpus.
+
+        ``db``: the caller's session, through which the corpus version and its
+        calibration are read (else the checker opens its own).
+        """
+        name, snapshot = self._corpus(corpus, db)
         extraction = self.extractor.extract(text, prompt=prompt)
-        outcome = self._judge(
-            "check", extraction.claims, text, prompt, name, snapshot, top_k, extraction.made_by
+        result = self._judge(
+            "check", extraction.claims, text, prompt, name, snapshot, top_k, extraction.made_by, db
         )
-        return replace(outcome, notices=extraction.notices)
+        return replace(result, notices=extraction.notices)
 
     def verify(
-        self, claim_texts: Sequence[str], corpus: str | None = None, top_k: int | None = None
-    ) -> Outcome:
-        """Verify claims as given, without splitting them."""
-        name, snapshot = self._corpus(corpus)
+        self,
+        claim_texts: Sequence[str],
+        corpus: str | None = None,
+        top_k: int | None = None,
+        db: Session | None = None,
+    ) -> CheckResult:
+        """Verify claims as given, without splitting them (``db`` as for :meth:`check`)."""
+        name, snapshot = self._corpus(corpus, db)
         for claim_text in claim_texts:
             validate_text(claim_text, self.max_chars)
         claims = [
             Claim(t.strip(), t, (Span(len(t) - len(t.lstrip()), len(t.rstrip())),))
             for t in claim_texts
         ]
-        return self._judge("verify", claims, None, None, name, snapshot, top_k, None)
+        return self._judge("verify", claims, None, None, name, snapshot, top_k, None, db)
 
     def search(
         self, corpus: str, query: str, k: int, mode: Mode | None = None
@@ -170,9 +150,9 @@ class Checker:
         )
         return snapshot.version, hits[0]
 
-    def _corpus(self, corpus: str | None) -> tuple[str, Snapshot]:
+    def _corpus(self, corpus: str | None, db: Session | None) -> tuple[str, Snapshot]:
         name = corpus or self.default_corpus
-        snapshot = self.corpora.searchable(name)
+        snapshot = self.corpora.searchable(name, db)
         if snapshot is None:
             raise UnknownCorpusError(f"no corpus named {name!r}")
         return name, snapshot
@@ -187,7 +167,8 @@ class Checker:
         snapshot: Snapshot,
         top_k: int | None,
         extractor: str | None,
-    ) -> Outcome:
+        db: Session | None,
+    ) -> CheckResult:
         if len(claims) > self.max_claims:
             raise BadRequestError(
                 f"the text holds {len(claims)} claims; the limit is {self.max_claims}",
@@ -206,7 +187,7 @@ class Checker:
         verdicts = iter(
             self.verifier.verify(checkable, [[as_passage(h) for h in row] for row in hits])
         )
-        found = self.calibrations(name) if self.calibrations else None
+        found = self.calibrations(name, db) if self.calibrations else None
         results, raw_scores = [], []
         for claim in claims:
             verdict = next(verdicts) if claim.checkworthy else None
@@ -215,7 +196,7 @@ class Checker:
                 verdict = calibrated(verdict, found[1])
             results.append(ClaimResult(claim, verdict, is_flagged(verdict, self.review_threshold)))
         claim_ids = [new_id("clm") for _ in results]
-        return Outcome(
+        return CheckResult(
             id=new_id("chk"),
             kind=kind,
             text=text,

@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from claims.types import CheckResult
+from service.store.exchange import check_json, claim_json, result_json
 from service.store.models import Calibration as CalibrationRow
-from service.store.models import Check, Claim, Evidence, Review
+from service.store.models import Check, Claim, Review
 
 Role = Literal["admin", "trainer", "pipeline"]
 CORPUS_NAME = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
@@ -89,20 +91,6 @@ class EvidenceOut(BaseModel):
     similarity: float
     stance: Literal["supports", "refutes", "neutral"]
 
-    @classmethod
-    def from_row(cls, row: Evidence) -> EvidenceOut:
-        return cls(
-            passage_id=row.passage_id,
-            document_id=row.document_id,
-            title=row.title,
-            text=row.text,
-            span=SpanOut(start=row.span_start, end=row.span_end),
-            doc_span=SpanOut(start=row.doc_start, end=row.doc_end),
-            retrieval_score=row.retrieval_score,
-            similarity=row.similarity,
-            stance=row.stance,
-        )
-
 
 class ClaimOut(BaseModel):
     id: str
@@ -125,25 +113,7 @@ class ClaimOut(BaseModel):
 
     @classmethod
     def from_row(cls, row: Claim) -> ClaimOut:
-        return cls(
-            id=row.id,
-            check_id=row.check_id,
-            text=row.text,
-            source_text=row.source_text,
-            spans=[SpanOut(**s) for s in row.spans],
-            checkworthy=row.checkworthy,
-            checkworthy_reason=row.checkworthy_reason,
-            verdict=row.verdict,
-            confidence=row.confidence,
-            scores=row.scores,
-            flagged=row.flagged,
-            review_state=row.review_state,
-            version=row.version,
-            priority=row.priority,
-            calibration_id=row.calibration_id,
-            reasons=row.reasons,
-            evidence=[EvidenceOut.from_row(e) for e in row.evidence],
-        )
+        return cls.model_validate(claim_json(row))
 
 
 class WarningOut(BaseModel):
@@ -169,22 +139,14 @@ class CheckOut(BaseModel):
     created_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: Check, stored: bool = True) -> CheckOut:
-        return cls(
-            id=row.id,
-            kind=row.kind,
-            stored=stored,
-            corpus=NameVersion(name=row.corpus_name, version=row.corpus_version),
-            verifier=NameVersion(name=row.verifier, version=row.verifier_version),
-            extractor=row.extractor,
-            text=row.text,
-            prompt=row.prompt,
-            claims=[ClaimOut.from_row(c) for c in row.claims],
-            summary=row.summary,
-            warnings=[WarningOut(**w) for w in row.warnings or []],
-            metadata=row.metadata_,
-            created_at=row.created_at,
-        )
+    def from_row(cls, row: Check) -> CheckOut:
+        """A stored check."""
+        return cls.model_validate({**check_json(row), "stored": True})
+
+    @classmethod
+    def from_result(cls, result: CheckResult, metadata: dict[str, Any] | None = None) -> CheckOut:
+        """A check that was not stored (no rows are made for it)."""
+        return cls.model_validate({**result_json(result, metadata), "stored": False})
 
 
 class CorpusCreate(Strict):

@@ -24,14 +24,14 @@ def create_check(
     metrics: MetricsDep,
 ) -> CheckOut:
     """Split a response into claims and verify each against the corpus."""
-    outcome = checker.check(
-        body.text, prompt=body.prompt, corpus=body.corpus, top_k=body.options.top_k
+    result = checker.check(
+        body.text, prompt=body.prompt, corpus=body.corpus, top_k=body.options.top_k, db=db
     )
-    metrics.observe(outcome)
-    check = check_store.record(db, outcome, body.metadata, principal.name, store=body.store)
+    metrics.observe(result)
     if not body.store:
         response.status_code = 200  # nothing was created
-    return CheckOut.from_row(check, stored=body.store)
+        return CheckOut.from_result(result, body.metadata)
+    return CheckOut.from_row(check_store.record(db, result, body.metadata, principal.name))
 
 
 @router.post(
@@ -46,12 +46,12 @@ def verify_claims(
     metrics: MetricsDep,
 ) -> CheckOut:
     """Verify the given claims against the corpus without splitting them."""
-    outcome = checker.verify(body.claims, corpus=body.corpus, top_k=body.options.top_k)
-    metrics.observe(outcome)
-    check = check_store.record(db, outcome, body.metadata, principal.name, store=body.store)
+    result = checker.verify(body.claims, corpus=body.corpus, top_k=body.options.top_k, db=db)
+    metrics.observe(result)
     if not body.store:
         response.status_code = 200  # nothing was created
-    return CheckOut.from_row(check, stored=body.store)
+        return CheckOut.from_result(result, body.metadata)
+    return CheckOut.from_row(check_store.record(db, result, body.metadata, principal.name))
 
 
 @router.get("/checks/{check_id}")

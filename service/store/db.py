@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-import migrations
 
-MIGRATIONS_DIR = Path(migrations.__file__).parent
+def migrations_dir() -> Path:
+    """The Alembic scripts: the folder of the installed ``migrations`` package, found
+    without importing it (the migrations import the store, never the other way round)."""
+    spec = importlib.util.find_spec("migrations")
+    assert spec is not None and spec.submodule_search_locations, "migrations is not installed"
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def make_engine(url: str) -> Engine:
@@ -40,7 +45,7 @@ def alembic_config(url: str) -> Any:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from claims.types import Label
 from service.errors import BadRequestError, ConflictError, NotFoundError
-from service.store.models import Check, Claim, ClaimLease, Evidence, Review, utcnow
+from service.store.exchange import check_json, check_row, claim_json, claim_row
+from service.store.models import Check, Claim, ClaimLease, Review, utcnow
 
 OPEN = ("unreviewed", "needs_second")
 
@@ -265,10 +266,6 @@ def judged(
 # Export and import ------------------------------------------------------------------------
 
 
-def _span_list(spans: list[Any]) -> list[dict[str, int]]:
-    return [{"start": int(s["start"]), "end": int(s["end"])} for s in spans]
-
-
 def export_rows(
     db: Session,
     corpus: str | None = None,
@@ -310,7 +307,7 @@ def export_rows(
 
 
 def row_of(review: Review, claim: Claim) -> dict[str, Any]:
-    check = claim.check
+    """One exported row: a review, its claim, and the check the claim came from."""
     return {
         "review": {
             "id": review.id,
@@ -323,48 +320,8 @@ def row_of(review: Review, claim: Claim) -> dict[str, Any]:
             "claim_version": review.claim_version,
             "created_at": review.created_at.isoformat(),
         },
-        "claim": {
-            "id": claim.id,
-            "position": claim.position,
-            "text": claim.text,
-            "source_text": claim.source_text,
-            "spans": _span_list(claim.spans),
-            "checkworthy": claim.checkworthy,
-            "checkworthy_reason": claim.checkworthy_reason,
-            "verdict": claim.verdict,
-            "confidence": claim.confidence,
-            "scores": claim.scores,
-            "reasons": claim.reasons,
-            "flagged": claim.flagged,
-            "priority": claim.priority,
-            "reviews_needed": claim.reviews_needed,
-            "evidence": [
-                {
-                    "rank": e.rank,
-                    "passage_id": e.passage_id,
-                    "document_id": e.document_id,
-                    "title": e.title,
-                    "text": e.text,
-                    "span": {"start": e.span_start, "end": e.span_end},
-                    "doc_span": {"start": e.doc_start, "end": e.doc_end},
-                    "retrieval_score": e.retrieval_score,
-                    "similarity": e.similarity,
-                    "stance": e.stance,
-                }
-                for e in claim.evidence
-            ],
-        },
-        "check": {
-            "id": check.id,
-            "kind": check.kind,
-            "text": check.text,
-            "prompt": check.prompt,
-            "corpus": {"name": check.corpus_name, "version": check.corpus_version},
-            "verifier": {"name": check.verifier, "version": check.verifier_version},
-            "extractor": check.extractor,
-            "metadata": check.metadata_,
-            "created_at": check.created_at.isoformat(),
-        },
+        "claim": claim_json(claim),
+        "check": check_json(claim.check, claims=False),
     }
 
 
@@ -376,73 +333,21 @@ def import_rows(db: Session, rows: Iterator[dict[str, Any]] | list[dict[str, Any
     """
     added = 0
     for row in rows:
-        c, k, r = row["check"], row["claim"], row["review"]
-        check = db.get(Check, c["id"])
-        if check is None:
-            check = Check(
-                id=c["id"],
-                kind=c["kind"],
-                text=c["text"],
-                prompt=c["prompt"],
-                corpus_name=c["corpus"]["name"],
-                corpus_version=c["corpus"]["version"],
-                extractor=c["extractor"],
-                verifier=c["verifier"]["name"],
-                verifier_version=c["verifier"]["version"],
-                summary={},
-                warnings=[],
-                metadata_=c["metadata"],
-                created_at=datetime.fromisoformat(c["created_at"]),
-                claims=[],
-            )
-            db.add(check)
-        claim = db.get(Claim, k["id"])
+        check_doc, claim_doc, review_doc = row["check"], row["claim"], row["review"]
+        if db.get(Check, check_doc["id"]) is None:
+            db.add(check_row(check_doc, imported=True))
+        claim = db.get(Claim, claim_doc["id"])
         if claim is None:
-            claim = Claim(
-                id=k["id"],
-                check_id=c["id"],
-                position=k["position"],
-                text=k["text"],
-                source_text=k["source_text"],
-                spans=k["spans"],
-                checkworthy=k["checkworthy"],
-                checkworthy_reason=k["checkworthy_reason"],
-                verdict=k["verdict"],
-                confidence=k["confidence"],
-                scores=k["scores"],
-                reasons=k["reasons"],
-                flagged=k["flagged"],
-                priority=k["priority"],
-                reviews_needed=k["reviews_needed"],
-                review_state="unreviewed",
-                version=1,
-            )
-            claim.evidence = [
-                Evidence(
-                    rank=e["rank"],
-                    passage_id=e["passage_id"],
-                    document_id=e["document_id"],
-                    title=e["title"],
-                    text=e["text"],
-                    span_start=e["span"]["start"],
-                    span_end=e["span"]["end"],
-                    doc_start=e["doc_span"]["start"],
-                    doc_end=e["doc_span"]["end"],
-                    retrieval_score=e["retrieval_score"],
-                    similarity=e["similarity"],
-                    stance=e["stance"],
-                )
-                for e in k["evidence"]
-            ]
+            claim = claim_row(claim_doc, check_doc["id"], imported=True)
             db.add(claim)
             db.flush()
-        created = datetime.fromisoformat(r["created_at"])
+        created = datetime.fromisoformat(review_doc["created_at"])
         present = db.scalar(
             select(func.count()).where(
                 Review.claim_id == claim.id,
-                Review.reviewer == r["reviewer"],
+                Review.reviewer == review_doc["reviewer"],
                 Review.created_at == created,
-                Review.label == r["label"],
+                Review.label == review_doc["label"],
             )
         )
         if present:
@@ -450,17 +355,17 @@ def import_rows(db: Session, rows: Iterator[dict[str, Any]] | list[dict[str, Any
         db.add(
             Review(
                 claim_id=claim.id,
-                reviewer=r["reviewer"],
-                action=r["action"],
-                label=r["label"],
-                corrected_text=r["corrected_text"],
-                evidence_ids=r["evidence_ids"],
-                note=r["note"],
-                claim_version=r["claim_version"],
+                reviewer=review_doc["reviewer"],
+                action=review_doc["action"],
+                label=review_doc["label"],
+                corrected_text=review_doc["corrected_text"],
+                evidence_ids=review_doc["evidence_ids"],
+                note=review_doc["note"],
+                claim_version=review_doc["claim_version"],
                 created_at=created,
             )
         )
-        claim.review_state = _state_after(db, claim, r["reviewer"])
+        claim.review_state = _state_after(db, claim, review_doc["reviewer"])
         claim.version += 1
         added += 1
         db.flush()

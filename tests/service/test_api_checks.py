@@ -120,6 +120,20 @@ def test_store_false_keeps_nothing(api: Api) -> None:
     )
 
 
+def test_a_check_not_stored_reads_as_the_stored_one(api: Api) -> None:
+    def answer(store: bool) -> dict:
+        body = {"text": TEXT, "store": store, "metadata": {"batch": "b1"}}
+        check = api.client.post("/v1/checks", json=body, headers=api.headers("pipeline")).json()
+        for claim in check["claims"]:
+            del claim["id"], claim["check_id"]
+        del check["id"], check["stored"], check["created_at"]
+        return check
+
+    kept, fresh = answer(True), answer(False)
+    assert kept["claims"] and any(c["evidence"] for c in kept["claims"])
+    assert fresh == kept
+
+
 def test_claims_verify_checks_each_claim_as_given(api: Api) -> None:
     claims = ["Marie Curie was born in Warsaw.", "Python was first released in 1991."]
     response = api.client.post(
