@@ -67,11 +67,11 @@ def make_pairs(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from default_head import GENERATED_WEIGHT, SETS, cited_passages
 
+    from claims import training
     from claims.extraction import ParseExtractor
     from claims.head import held_out_rows
     from claims.nlp import load_spacy
     from retrieval.embedders import MiniLMEmbedder
-    from service import training
 
     cache, folder = args.results / "cache", args.out / "pairs"
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ Data (all read from ``../shared``; nothing is copied into the repository):
 - ``nli/``: the human-labelled inference pairs its README lets the shipped head
   learn from (SNLI, counterfactually edited SNLI, Breaking NLI, the two negation
   sets, MED), de-duplicated, every pair of an evaluation-only file left out
-  (``service.training.nli_examples``); half of them read among other premises;
+  (``claims.training.nli_examples``); half of them read among other premises;
 - generated pairs (``claims.generate``) from the passages the train halves cite.
 
 Heads written:
@@ -56,7 +56,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from claims import cross, metrics  # noqa: E402
+from claims import (  # noqa: E402
+    cross,
+    metrics,
+    training,  # noqa: E402
+)
 from claims.datasets import read_corpus, read_items, split  # noqa: E402
 from claims.extraction import ParseExtractor  # noqa: E402
 from claims.features import FEATURES, FeatureExtractor  # noqa: E402
@@ -64,7 +68,6 @@ from claims.head import held_out_rows  # noqa: E402
 from claims.nlp import load_spacy  # noqa: E402
 from claims.verification import GATE_FILE  # noqa: E402
 from retrieval.embedders import MiniLMEmbedder  # noqa: E402
-from service import training  # noqa: E402
 
 SETS = ("fever_sf", "climate_fever", "halueval_qa")
 # Generated pairs teach the plain typed contradictions (a year or a name changed in an

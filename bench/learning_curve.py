@@ -7,7 +7,7 @@ items scored. Reviews are simulated from gold labels (the claim with its gold
 evidence, as a trainer would confirm or correct it). After 0, 50, 100, 200 and
 400 reviews both heads are refitted as ``claimsieve train --from-reviews
 --base default`` refits them: the feature head on its own training rows plus
-the reviews, weighted ``--weight`` (``service.training.fit``, calibration
+the reviews, weighted ``--weight`` (``claims.training.fit``, calibration
 refitted on its held-out rows), and the cross-encoder head's classifier on the
 reviews (``claims.cross.adapt``, its strength chosen by cross-validation on
 the reviews alone). Scores are the two mixed as the service mixes them; the
@@ -34,13 +34,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from claims import cross  # noqa: E402
+from claims import cross, training  # noqa: E402
 from claims import head as heads  # noqa: E402
 from claims.datasets import gold_evidence, read_corpus, read_items, split  # noqa: E402
 from claims.features import FEATURES, FeatureExtractor  # noqa: E402
 from claims.nlp import load_spacy  # noqa: E402
 from retrieval.embedders import MiniLMEmbedder  # noqa: E402
-from service import training  # noqa: E402
 from service.components import default_head_path  # noqa: E402
 
 STEPS = (0, 50, 100, 200, 400)

@@ -23,8 +23,9 @@ from numpy.typing import NDArray
 
 from claims import calibration as calibration_mod
 from claims.calibration import Calibration
+from claims.types import Label
 
-CLASSES = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")
+CLASSES = tuple(str(label) for label in Label)
 FORMAT = 1
 
 

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field, ValidationError
@@ -238,7 +238,7 @@ Return JSON only: {"label": ..., "confidence": ..., "evidence": ..., "reason": .
 
 
 class _VerdictOut(BaseModel):
-    label: Literal["SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"]
+    label: Label
     confidence: float = Field(ge=0.0, le=1.0)
     evidence: int | None = None
     reason: str = ""

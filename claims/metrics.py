@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-LABELS = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")
+from claims.types import Label
+
+LABELS = tuple(str(label) for label in Label)
 
 
 def confusion(

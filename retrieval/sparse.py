@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -102,10 +102,42 @@ def write_index(texts: Iterable[str], folder: Path, batch: int = 10_000, buckets
     one integer per text and one bucket. Nothing is written when no text has an
     indexable word (the index then finds nothing).
     """
-    import bm25s
-
     folder.mkdir()
     spills = [folder / f".postings-{b}" for b in range(buckets)]
+    vocab, doc_lengths = _spill(texts, spills, batch)
+    count = len(doc_lengths)
+    size = len(vocab)
+    # New term ids: bucket by bucket (old id % buckets), in old order inside a bucket.
+    per_bucket = np.array([len(range(b, size, buckets)) for b in range(buckets)], dtype=np.int64)
+    offset = np.concatenate([[0], np.cumsum(per_bucket)])
+
+    def renumber(old: NDArray[np.int64]) -> NDArray[np.int64]:
+        return offset[old % buckets] + old // buckets
+
+    df = np.zeros(size, dtype=np.int64)
+    for path in spills:
+        terms = np.fromfile(path, dtype=_POSTING)["term"].astype(np.int64)
+        np.add.at(df, renumber(terms), 1)
+    if int(df.sum()) == 0:
+        for path in spills:
+            path.unlink()
+        return count
+    _write_scores(folder, spills, df, doc_lengths, renumber)
+    old_ids = np.fromiter(vocab.values(), dtype=np.int64, count=size)
+    renumbered = dict(zip(vocab, renumber(old_ids).tolist(), strict=True))
+    (folder / "vocab.index.json").write_text(json.dumps(renumbered, ensure_ascii=False))
+    _write_params(folder, count)
+    return count
+
+
+def _spill(
+    texts: Iterable[str], spills: list[Path], batch: int
+) -> tuple[dict[str, int], NDArray[np.int32]]:
+    """Tokenise ``texts`` a batch at a time, appending each one's postings to the spill file
+    of its term's bucket; the vocabulary (term to id) and each text's length."""
+    import bm25s
+
+    buckets = len(spills)
     vocab: dict[str, int] = {"": 0}
     lengths: list[NDArray[np.int32]] = []
     count = 0
@@ -151,24 +183,18 @@ def write_index(texts: Iterable[str], folder: Path, batch: int = 10_000, buckets
     finally:
         for handle in handles:
             handle.close()
-    doc_lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
-    size = len(vocab)
-    # New term ids: bucket by bucket (old id % buckets), in old order inside a bucket.
-    per_bucket = np.array([len(range(b, size, buckets)) for b in range(buckets)], dtype=np.int64)
-    offset = np.concatenate([[0], np.cumsum(per_bucket)])
+    return vocab, np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32)
 
-    def renumber(old: NDArray[np.int64]) -> NDArray[np.int64]:
-        return offset[old % buckets] + old // buckets
 
-    df = np.zeros(size, dtype=np.int64)
-    for path in spills:
-        terms = np.fromfile(path, dtype=_POSTING)["term"].astype(np.int64)
-        np.add.at(df, renumber(terms), 1)
-    total = int(df.sum())
-    if total == 0:
-        for path in spills:
-            path.unlink()
-        return count
+def _write_scores(
+    folder: Path,
+    spills: list[Path],
+    df: NDArray[np.int64],
+    doc_lengths: NDArray[np.int32],
+    renumber: Callable[[NDArray[np.int64]], NDArray[np.int64]],
+) -> None:
+    """The score matrix (CSC), a bucket at a time, each spill file removed once read."""
+    count, total = len(doc_lengths), int(df.sum())
     average = float(doc_lengths.mean())
     idf = np.log(1 + (count - df + 0.5) / (df + 0.5)).astype(np.float32)
     norm = (K1 * (1 - B + B * doc_lengths / average)).astype(np.float32)
@@ -192,9 +218,11 @@ def write_index(texts: Iterable[str], folder: Path, batch: int = 10_000, buckets
         for handle in (data_out, indices_out):
             handle.flush()
             os.fsync(handle.fileno())
-    old_ids = np.fromiter(vocab.values(), dtype=np.int64, count=size)
-    renumbered = dict(zip(vocab, renumber(old_ids).tolist(), strict=True))
-    (folder / "vocab.index.json").write_text(json.dumps(renumbered, ensure_ascii=False))
+
+
+def _write_params(folder: Path, count: int) -> None:
+    import bm25s
+
     params = {
         "k1": K1,
         "b": B,
@@ -208,4 +236,3 @@ def write_index(texts: Iterable[str], folder: Path, batch: int = 10_000, buckets
         "backend": "numpy",
     }
     (folder / "params.index.json").write_text(json.dumps(params, indent=4))
-    return count

@@ -29,6 +29,7 @@ from retrieval.types import Document
 from service.errors import ConflictError, NotFoundError
 from service.store import corpora as corpus_store
 from service.store.corpora import NewVersion
+from service.store.models import Corpus
 
 log = logging.getLogger("claimsieve")
 
@@ -165,7 +166,7 @@ class Corpora:
                 assert current is not None
                 add = itertools.chain(
                     (
-                        Document(d["id"], d["title"], d["text"], d["metadata"])
+                        Document(d.id, d.title, d.text, d.metadata)
                         for d in snapshots.documents(current)
                     ),
                     add,
@@ -201,23 +202,7 @@ class Corpora:
                         not_found=change.not_found,
                     )
                 folder = builder.finish()
-            snapshot = snapshots.load(folder, self._dense)
-            new = NewVersion(
-                snapshot.version,
-                snapshot.manifest.documents,
-                len(snapshot),
-                self._embedder.name,
-                # Relative to the snapshots root, so the data folder can move or be mounted.
-                folder.relative_to(self.root).as_posix(),
-            )
-            try:
-                corpus_store.record_version(db, corpus, new)
-            except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)  # never recorded: nobody reads it
-                raise
-            for old in corpus_store.list_versions(db, corpus):
-                if old.version <= new.version - self._retain:
-                    shutil.rmtree(self.root / old.snapshot_path, ignore_errors=True)
+            snapshot, new = self._record(db, corpus, folder)
         with self._lock:
             self._cache[name] = snapshot
         log.info("corpus %s is now version %d (%d passages)", name, new.version, new.passages)
@@ -232,6 +217,27 @@ class Corpora:
             new.documents,
             change.not_found,
         )
+
+    def _record(self, db: Session, corpus: Corpus, folder: Path) -> tuple[Snapshot, NewVersion]:
+        """Load the new snapshot and record it as the current version; old folders go."""
+        snapshot = snapshots.load(folder, self._dense)
+        new = NewVersion(
+            snapshot.version,
+            snapshot.manifest.documents,
+            len(snapshot),
+            self._embedder.name,
+            # Relative to the snapshots root, so the data folder can move or be mounted.
+            folder.relative_to(self.root).as_posix(),
+        )
+        try:
+            corpus_store.record_version(db, corpus, new)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # never recorded: nobody reads it
+            raise
+        for old in corpus_store.list_versions(db, corpus):
+            if old.version <= new.version - self._retain:
+                shutil.rmtree(self.root / old.snapshot_path, ignore_errors=True)
+        return snapshot, new
 
     def ensure(self, name: str, documents: Callable[[], Sequence[Document]]) -> Snapshot:
         """Create and fill corpus ``name`` from ``documents()`` if it does not exist or is empty."""

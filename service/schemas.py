@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from claims.types import CheckResult
+from claims.types import CheckResult, Label
 from service.store.exchange import check_json, claim_json, result_json
 from service.store.models import Calibration as CalibrationRow
 from service.store.models import Check, Claim, Review
@@ -100,7 +100,7 @@ class ClaimOut(BaseModel):
     spans: list[SpanOut] = Field(description="Response spans the claim comes from.")
     checkworthy: bool
     checkworthy_reason: str | None
-    verdict: Literal["SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"] | None
+    verdict: Label | None
     confidence: float | None
     scores: dict[str, float]
     flagged: bool
@@ -262,13 +262,10 @@ class Health(BaseModel):
     checks: dict[str, str] = Field(default_factory=dict)
 
 
-Verdict = Literal["SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"]
-
-
 class ReviewCreate(Strict):
     action: Literal["confirm", "correct"]
-    label: Verdict | None = Field(
-        None, description="Required to correct; confirm keeps the verdict."
+    label: Label | None = Field(
+        None, strict=False, description="Required to correct; confirm keeps the verdict."
     )
     corrected_text: str | None = Field(None, min_length=1, max_length=5_000)
     evidence_ids: list[Annotated[str, Field(min_length=1, max_length=600)]] = Field(

@@ -274,11 +274,11 @@ def list_documents(
         offset=offset,
         documents=[
             DocumentSummaryOut(
-                id=d["id"],
-                title=d["title"],
-                metadata=d["metadata"],
-                chars=len(d["text"]),
-                passages=len(d["rows"]),
+                id=d.id,
+                title=d.title,
+                metadata=d.metadata,
+                chars=len(d.text),
+                passages=len(d.rows),
             )
             for d in page
         ],
@@ -296,11 +296,11 @@ def read_document(name: str, document_id: str, corpora: CorporaDep, _: AnyRoleDe
         )
     return DocumentOut(
         corpus=NameVersion(name=name, version=snapshot.version),
-        id=found["id"],
-        title=found["title"],
-        text=found["text"],
-        metadata=found["metadata"],
-        passages=[SpanOut(start=s, end=e) for _, s, e in sorted(found["rows"], key=lambda r: r[1])],
+        id=found.id,
+        title=found.title,
+        text=found.text,
+        metadata=found.metadata,
+        passages=[SpanOut(start=s, end=e) for _, s, e in sorted(found.rows, key=lambda r: r[1])],
     )
 
 

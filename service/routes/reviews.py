@@ -32,7 +32,6 @@ from service.store.reviews import QueueFilter, ReviewDraft
 router = APIRouter(
     prefix="/v1", tags=["reviews"], responses=problem_responses(400, 401, 403, 404, 409, 422, 500)
 )
-VerdictQuery = Literal["SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"]
 
 
 def _metadata_filter(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -55,7 +54,7 @@ def review_queue(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     corpus: Annotated[str | None, Query(pattern=CORPUS_NAME)] = None,
-    verdict: VerdictQuery | None = None,
+    verdict: Label | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     metadata: Annotated[list[str], Query(description="key=value on the check's metadata")] = [],  # noqa: B006

@@ -99,8 +99,8 @@ def test_deleted_documents_never_come_back_and_compaction_drops_them(tmp_path: P
         "python",
     }
     stored = list(snapshots.documents(third))
-    assert sorted(d["id"] for d in stored) == ["eiffel", "python"]
-    assert all(third.row(r)["document_id"] == d["id"] for d in stored for r, _, _ in d["rows"])
+    assert sorted(d.id for d in stored) == ["eiffel", "python"]
+    assert all(third.row(r)["document_id"] == d.id for d in stored for r, _, _ in d.rows)
 
 
 def test_a_document_is_found_by_its_id_whatever_characters_it_has(tmp_path: Path) -> None:
@@ -111,13 +111,13 @@ def test_a_document_is_found_by_its_id_whatever_characters_it_has(tmp_path: Path
     second = build(tmp_path, 2, embedder, delete=["x"], previous=first)
     for n, doc_id in enumerate(odd[:-2]):
         found = snapshots.find_document(second, doc_id)
-        assert found is not None and (found["id"], found["metadata"]) == (doc_id, {"n": n})
+        assert found is not None and (found.id, found.metadata) == (doc_id, {"n": n})
     assert snapshots.find_document(second, "x") is None  # deleted; "x2" is no match for it
     assert snapshots.find_document(first, "x") is not None  # the old version still has it
     assert snapshots.find_document(second, "missing") is None
     assert second.folder is not None
-    assert [d["id"] for d in snapshots.documents(second.folder)] == [*odd[:-2], "x2"]
-    assert [d["id"] for d in snapshots.documents(second, skip=3)] == [*odd[3:-2], "x2"]
+    assert [d.id for d in snapshots.documents(second.folder)] == [*odd[:-2], "x2"]
+    assert [d.id for d in snapshots.documents(second, skip=3)] == [*odd[3:-2], "x2"]
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf", "ivfpq"])

@@ -96,8 +96,8 @@ def test_another_embedder_rebuilds_the_built_in_corpus_and_reembeds_others_on_re
     assert embedder.texts > encoded
     snapshot = after.searchable("mine")
     assert snapshot is not None and snapshot.manifest.dim == 64 and snapshot.live.all()
-    kept = {d["id"]: d for d in snapshots.documents(snapshot)}
+    kept = {d.id: d for d in snapshots.documents(snapshot)}
     assert set(kept) == {"eiffel", "curie", "moon"}
-    assert kept["moon"]["metadata"] == {"source": "nasa"} and kept["moon"]["text"] == tagged.text
+    assert kept["moon"].metadata == {"source": "nasa"} and kept["moon"].text == tagged.text
     (hit,) = snapshot.search(embedder.encode(["Moon orbits"]), ["Moon orbits"], 1)[0]
     assert hit.passage.document_id == "moon"

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from claims.evaluation import response_verdict, retrieval_figures
 from service.cli import main
-from service.evaluation import response_verdict, retrieval_figures
 from service.settings import get_settings
 from tests.conftest import Api
 from tests.factories import document_rows
@@ -444,7 +444,7 @@ def test_train_on_pairs_generated_from_a_service_corpus(
 
 
 def test_balancing_by_source_evens_labels_inside_each_set_and_keeps_its_weight() -> None:
-    from service.training import Example, balanced_by_source
+    from claims.training import Example, balanced_by_source
 
     rows = (
         [Example("c", (), "REFUTED", "halueval_qa")] * 6

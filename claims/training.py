@@ -356,3 +356,75 @@ def cross_pairs(examples: Sequence[Example], encoder: Any, batch: int = 256) -> 
             for e, a in zip(chunk, aligned, strict=True)
         ]
     return out
+
+
+@dataclass
+class TrainedHead:
+    """A head fitted by :func:`train_head`, its cross head, and what the fit measured.
+
+    Attributes:
+        head: The new feature head.
+        report: Its fit (rows per label, calibration and its held-out ECE).
+        cross: The base's cross head, its classifier refitted on the new labels when
+            they are human ones (``adapted``); ``None`` without a base.
+        held_out: Accuracy, macro-F1 and ECE on the held-out reviews, of the base
+            (``before``, when there is one) and of the new heads mixed as served
+            (``after``); ``None`` when none were held out.
+        held: How many reviews were held out.
+    """
+
+    head: Head
+    report: TrainReport
+    cross: CrossHead | None = None
+    adapted: bool = False
+    held_out: dict[str, dict[str, float | None] | None] | None = None
+    held: int = 0
+
+    def save(self, folder: Path) -> None:
+        self.head.save(folder)
+        if self.cross is not None:
+            self.cross.save(folder)
+
+
+def train_head(
+    examples: Sequence[Example],
+    extractor: FeatureExtractor,
+    encoder: Any,
+    card: dict[str, Any],
+    base: Head | None = None,
+    base_cross: CrossHead | None = None,
+    held: Sequence[Example] = (),
+    seed: int = 0,
+) -> TrainedHead:
+    """Fit a feature head on ``examples`` (with the base's rows), carry the base's cross head
+    along (its classifier refitted on the new human labels), and score both on ``held``.
+
+    Args:
+        card: What the new head's card says (name, version, base); its version is the
+            adapted cross head's version too (checks record which one judged).
+    """
+    x = featurize(examples, extractor)
+    head, report = fit(examples, x, base=base, seed=seed, card=card)
+    trained = TrainedHead(head, report, base_cross)
+    if base_cross is not None:
+        new_cross = adapt_cross(base_cross, examples, encoder)
+        if new_cross is not base_cross:
+            new_cross.card["version"] = card.get("version", new_cross.version)
+            trained.cross, trained.adapted = new_cross, True
+    if held:
+        x_held = featurize(held, extractor, progress=False)
+        labels = [e.label for e in held]
+        mixes: tuple[Any, Any] = (None, None)
+        if base_cross is not None and trained.cross is not None:
+            # One forward pass; the two classifiers read the same pooled vectors.
+            pooled = base_cross.pooled(cross_pairs(held, encoder))
+            mixes = (
+                (base_cross.classify(pooled), *base_cross.mix),
+                (trained.cross.classify(pooled), *trained.cross.mix),
+            )
+        trained.held = len(held)
+        trained.held_out = {
+            "before": score(base, x_held, labels, mixes[0]) if base is not None else None,
+            "after": score(head, x_held, labels, mixes[1]),
+        }
+    return trained
