@@ -103,6 +103,14 @@ class Corpora:
             self._cache[name] = snapshot
             return snapshot
 
+    def forget(self) -> None:
+        """Drop every loaded snapshot: the next read loads what the database names.
+
+        For when the database was changed behind this process's back (a restore).
+        """
+        with self._lock:
+            self._cache.clear()
+
     def searchable(self, name: str, db: Session | None = None) -> Snapshot | None:
         """:meth:`current`, refused (``EmbedderMismatchError``) when another embedder made it.
 

@@ -9,14 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
-from service.app import create_app
-from service.settings import Settings
 from service.store import db as store_db
-from service.store import keys as key_store
-from tests.factories import FakeEmbedder, document_rows
+from service.store.models import ApiKey
+from tests.factories import Api, FakeEmbedder, make_settings, open_api, reset
 
 POSTGRES_URL = os.environ.get(
     "CLAIMSIEVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -94,55 +91,23 @@ def minilm() -> Any:
     return MiniLMEmbedder()
 
 
-def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": data_dir,
-        "default_corpus": "docs",
-        "build_default_corpus": False,
-        "auth": True,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def seed_corpus(client: TestClient, headers: dict[str, str], name: str = "docs") -> None:
-    assert client.post("/v1/corpora", json={"name": name}, headers=headers).status_code == 201
-    response = client.post(f"/v1/corpora/{name}/documents", json=document_rows(), headers=headers)
-    assert response.status_code == 201, response.text
-
-
-class Api:
-    """A test client with one key per role."""
-
-    def __init__(
-        self, client: TestClient, settings: Settings, keys: dict[str, str], embedder: FakeEmbedder
-    ) -> None:
-        self.client = client
-        self.settings = settings
-        self.keys = keys
-        self.embedder = embedder
-
-    def headers(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[role]}"}
-
-
-def open_api(settings: Settings, embedder: FakeEmbedder) -> Iterator[Api]:
-    app = create_app(settings, embedder=embedder)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        with app.state.sessions() as db:
-            keys = {
-                role: key_store.create_key(db, f"{role}-tester", role)[1]
-                for role in ("admin", "trainer", "pipeline")
-            }
-        api = Api(client, settings, keys, embedder)
-        seed_corpus(client, api.headers("admin"))
-        yield api
+@pytest.fixture(scope="session")
+def shared_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, set[int]]]:
+    for api in open_api(make_settings(tmp_path_factory.mktemp("api")), FakeEmbedder()):
+        with api.client.app.state.sessions() as db:  # type: ignore[attr-defined]
+            keys = set(db.scalars(select(ApiKey.id)))
+        yield api, keys
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    """An app on SQLite with a fake embedder, real spaCy and a small corpus named docs."""
-    yield from open_api(make_settings(tmp_path), FakeEmbedder())
+def api(shared_api: tuple[Api, set[int]]) -> Iterator[Api]:
+    """An app on SQLite with a fake embedder, real spaCy and a small corpus named docs.
+
+    Built once per session; each test gets it as it was built (:func:`reset`).
+    """
+    app, keys = shared_api
+    yield app
+    reset(app, keys)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -66,6 +66,7 @@ def test_pairs_cover_all_labels_and_keep_their_source(nlp) -> None:
 
 def test_pronouns_are_replaced_by_the_title(nlp) -> None:
     pairs = Generator(FakeEmbedder(), nlp).pairs(passages(), n=200)
+    assert pairs  # not true of nothing
     assert not any(p.claim.startswith(("It ", "She ")) for p in pairs)
 
 

@@ -168,6 +168,7 @@ def test_auto_picks_the_approximate_kind_above_the_threshold(tmp_path: Path) -> 
     assert build(tmp_path, 1, FakeEmbedder(), docs, dense=dense).manifest.dense == "ivfpq"
 
 
+@pytest.mark.slow
 def test_ivfpq_keeps_codes_and_rescores_its_candidates_exactly(tmp_path: Path) -> None:
     from retrieval.index import DenseIndex
 

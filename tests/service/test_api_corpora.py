@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.store import keys as key_store
-from tests.conftest import Api, FakeEmbedder, make_settings, open_api
+from tests.factories import Api, FakeEmbedder, assert_problem, make_settings, open_api
 
 
 def test_new_documents_make_a_new_version_without_reembedding_old_ones(api: Api) -> None:
@@ -121,8 +121,6 @@ def test_delete_a_document_then_rebuild(api: Api) -> None:
 
 
 def test_change_routes_answer_problems(api: Api) -> None:
-    from tests.service.test_errors_and_auth import assert_problem
-
     admin, pipeline = api.headers("admin"), api.headers("pipeline")
     assert_problem(
         api.client.delete("/v1/corpora/docs/documents/nope", headers=admin),
@@ -148,8 +146,6 @@ def test_change_routes_answer_problems(api: Api) -> None:
 
 
 def test_uploaded_files_become_documents_and_bad_ones_change_nothing(api: Api) -> None:
-    from tests.service.test_errors_and_auth import assert_problem
-
     admin = api.headers("admin")
     page = (
         b"<html><head><title>Mars</title><script>track()</script></head>"
@@ -207,8 +203,6 @@ def test_uploaded_files_become_documents_and_bad_ones_change_nothing(api: Api) -
 
 
 def test_documents_are_listed_read_and_deleted_by_id_even_with_a_slash(api: Api) -> None:
-    from tests.service.test_errors_and_auth import assert_problem
-
     admin, trainer = api.headers("admin"), api.headers("trainer")
     rows = [{"id": "guides/leave.md", "title": "Leave", "text": "Staff get 25 days of leave."}]
     assert (
@@ -276,8 +270,6 @@ class RenamedEmbedder(FakeEmbedder):
 
 
 def test_a_corpus_made_by_another_embedder_is_409_until_reembedded(tmp_path) -> None:
-    from tests.service.test_errors_and_auth import assert_problem
-
     settings = make_settings(tmp_path)
     for _ in open_api(settings, FakeEmbedder()):
         pass  # corpus docs, version 1, embedded by fake-hashing

@@ -217,7 +217,7 @@ def test_export_import_and_calibrate_from_the_command_line(
     from claims.types import Label
     from service import components, reviews
     from service.store.reviews import ReviewDraft
-    from tests.service.test_reviews import add_check
+    from tests.factories import add_check
 
     assert main(["db", "upgrade"]) == 0
     _, sessions = components.open_database(get_settings())

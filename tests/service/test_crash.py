@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from retrieval.snapshots import Snapshot
 from retrieval.types import Document
@@ -77,6 +78,7 @@ def restart(url: str, root: Path) -> Corpora:
     return corpora
 
 
+@pytest.mark.slow
 def test_killed_ingestions_leave_the_served_snapshot_intact(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     store_db.upgrade(url)

@@ -9,22 +9,7 @@ from sqlalchemy import func, select
 
 from service.app import create_app
 from service.store.models import Check, Claim, Corpus, CorpusVersion
-from tests.conftest import Api, make_settings
-from tests.factories import FakeEmbedder
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
-
-
-def assert_problem(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert PROBLEM_KEYS <= set(body), body
-    assert body["status"] == status
-    assert body["type"] == f"/problems/{body['code']}"
-    if code:
-        assert body["code"] == code, body
-    return body
+from tests.factories import Api, FakeEmbedder, assert_problem, make_settings
 
 
 def v1_routes(api: Api) -> list[tuple[str, str]]:
@@ -229,18 +214,29 @@ def test_health_and_readiness(api: Api) -> None:
 
 
 def test_metrics_count_requests_by_route_and_verdicts(api: Api) -> None:
+    posted = 'claimsieve_http_requests_total{method="POST",route="/v1/checks",status="201"}'
+    missing = (
+        'claimsieve_http_requests_total{method="GET",route="/v1/checks/{check_id}",status="404"}'
+    )
+    supported, unchecked = (
+        'claimsieve_claims_total{verdict="SUPPORTED"}',
+        'claimsieve_claims_total{verdict="NONE"}',
+    )
+
+    def counts() -> dict[str, float]:
+        response = api.client.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        found = dict(line.rsplit(" ", 1) for line in response.text.splitlines() if line[:1] != "#")
+        return {name: float(found.get(name, 0)) for name in (posted, missing, supported, unchecked)}
+
+    before = counts()
     api.client.post(
         "/v1/checks",
         json={"text": "Marie Curie was born in Warsaw. Is it so?"},
         headers=api.headers("pipeline"),
     )
     api.client.get("/v1/checks/chk_nope", headers=api.headers("admin"))
-    response = api.client.get("/metrics")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    text = response.text
-    assert (
-        'claimsieve_http_requests_total{method="POST",route="/v1/checks",status="201"} 1.0' in text
-    )
-    assert 'route="/v1/checks/{check_id}",status="404"' in text
-    assert 'claimsieve_claims_total{verdict="SUPPORTED"} 1.0' in text
-    assert 'claimsieve_claims_total{verdict="NONE"} 1.0' in text
+    after = counts()
+    # The app is shared by the tests of a session: what this test did adds one to each.
+    assert {name: after[name] - before[name] for name in after} == dict.fromkeys(after, 1.0)

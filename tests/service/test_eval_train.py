@@ -11,8 +11,7 @@ import pytest
 from claims.evaluation import response_verdict, retrieval_figures
 from service.cli import main
 from service.settings import get_settings
-from tests.conftest import Api
-from tests.factories import document_rows
+from tests.factories import Api, document_rows
 
 pytestmark = pytest.mark.models
 

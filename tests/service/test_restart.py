@@ -7,8 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from tests.conftest import make_settings
-from tests.factories import FakeEmbedder
+from tests.factories import FakeEmbedder, make_settings
 
 
 def test_restart_keeps_checks_and_reuses_the_snapshot(tmp_path: Path) -> None:

@@ -21,8 +21,7 @@ import uvicorn
 from service.app import create_app
 from service.store import keys as key_store
 from service.store.models import Claim, Review
-from tests.conftest import FakeEmbedder, make_settings
-from tests.service.test_reviews import add_check
+from tests.factories import FakeEmbedder, add_check, make_settings
 
 TRAINERS = 20
 CLAIMS = 50
@@ -110,6 +109,7 @@ def record(log: Log, response: httpx.Response, claim_id: str) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_twenty_trainers_lose_nothing_and_never_share_a_lease(
     postgres_url: str, tmp_path: Path
 ) -> None:

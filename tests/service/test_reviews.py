@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,80 +11,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claims import metrics
-from claims.aggregation import review_priority
-from claims.types import Label, Verdict
+from claims.types import Label
 from service.reviews import agreement_report, preference_rows, submit
 from service.store import db as store_db
 from service.store import keys as key_store
 from service.store import reviews as review_store
-from service.store.models import Check, Claim
+from service.store.models import Claim
 from service.store.reviews import ReviewDraft
-from tests.conftest import Api, FakeEmbedder, make_settings, open_api
-from tests.service.test_errors_and_auth import assert_problem
-
-TEXT = "Paris is in Germany. The Moon is made of cheese. Water boils at 100 degrees."
-
-
-def add_check(
-    db: Any,
-    specs: list[tuple[str, float]],
-    corpus: str = "docs",
-    metadata: dict[str, str] | None = None,
-    needed: int = 1,
-) -> list[str]:
-    """A stored check whose claims have the given (verdict, confidence); returns claim ids."""
-    check_id = f"chk_{uuid.uuid4().hex}"
-    check = Check(
-        id=check_id,
-        kind="check",
-        text=TEXT,
-        prompt="Tell me facts.",
-        corpus_name=corpus,
-        corpus_version=1,
-        extractor="parse/2",
-        verifier="similarity-rules",
-        verifier_version="1",
-        summary={},
-        warnings=[],
-        metadata_=metadata or {},
-        claims=[],
-    )
-    ids = []
-    for position, (label, confidence) in enumerate(specs):
-        claim_id = f"clm_{uuid.uuid4().hex}"
-        ids.append(claim_id)
-        rest = (1 - confidence) / 2
-        scores = {k: (confidence if k == label else rest) for k in metrics.LABELS}
-        verdict = Verdict(
-            Label(label), confidence, {Label(k): v for k, v in scores.items()}, (), ()
-        )
-        start = position * 20
-        check.claims.append(
-            Claim(
-                id=claim_id,
-                check_id=check_id,
-                position=position,
-                text=f"Claim {position}.",
-                source_text=TEXT[start : start + 10],
-                spans=[{"start": start, "end": start + 10}],
-                checkworthy=True,
-                checkworthy_reason=None,
-                verdict=label,
-                confidence=confidence,
-                scores=scores,
-                raw_scores=scores,
-                reasons=[],
-                flagged=True,
-                review_state="unreviewed",
-                version=1,
-                priority=review_priority(verdict),
-                reviews_needed=needed,
-                evidence=[],
-            )
-        )
-    db.add(check)
-    db.commit()
-    return ids
+from tests.factories import (
+    REVIEWED_TEXT as TEXT,
+)
+from tests.factories import (
+    Api,
+    FakeEmbedder,
+    add_check,
+    assert_problem,
+    make_settings,
+    open_api,
+)
 
 
 def second_trainer(api: Api, name: str = "bea") -> dict[str, str]:
