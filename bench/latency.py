@@ -1,11 +1,18 @@
-"""Latency of checking a 150-word response against the built-in corpus.
+"""Latency of checking a 150-word response against the built-in corpus, and where it goes.
 
-Prints and saves p50/p95 over warm runs, and the share of each run spent in
-model forward passes (MiniLM encode calls and spaCy pipes), measured in the
-same runs. Uses the data folder of the settings (default ./data), building
-the built-in corpus there on first use.
+Serves the app in this process on a loopback port (uvicorn in a thread) and
+posts the response over real HTTP, warm, ``--runs`` times; ``--no-http`` calls
+the pipeline directly instead. Prints and saves p50/p95/p99, the median time
+of each stage (``options.timings``: extraction, embedding, search,
+verification and its parts, aggregation, store), the time spent in model
+forward passes (MiniLM, spaCy, the cross head), measured in the same runs,
+and the overhead ratio: wall time ÷ forward-pass time. spaCy runs on a thread
+of its own beside MiniLM, so the ratio can fall below one. The query memo is
+emptied before every run, so each pays for its claims as a new response would.
+Uses the data folder of the settings (default ./data), building the built-in
+corpus there on first use.
 
-    python bench/latency.py [--runs 30] [--out bench/results/latency.json]
+    python bench/latency.py [--runs 30] [--no-http] [--out bench/results/latency.json]
 """
 
 from __future__ import annotations
@@ -15,13 +22,19 @@ import json
 import logging
 import os
 import platform
+import socket
 import statistics
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 RESPONSE = (
     "Python's for statement iterates over the items of any sequence, such as a list or a "
@@ -41,6 +54,7 @@ RESPONSE = (
 class Stopwatch:
     def __init__(self) -> None:
         self.seconds = 0.0
+        self._lock = threading.Lock()
 
     def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -50,7 +64,8 @@ class Stopwatch:
                 # spaCy's pipe is lazy: consume it inside the timed region.
                 return list(result) if hasattr(result, "__next__") else result
             finally:
-                self.seconds += time.perf_counter() - began
+                with self._lock:
+                    self.seconds += time.perf_counter() - began
 
         return timed
 
@@ -68,10 +83,47 @@ class TimedEmbedder:
         return self._encode_tokens(texts)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _served(settings: Any) -> tuple[Any, Callable[[], dict[str, Any]], Callable[[], None]]:
+    """The app on a loopback port; a function that posts the response; one that stops it."""
+    import httpx
+    import uvicorn
+
+    from service.app import create_app
+
+    app = create_app(settings.model_copy(update={"auth": False}))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    body = {"text": RESPONSE, "options": {"timings": True}}
+
+    def post() -> dict[str, Any]:
+        answer = client.post("/v1/checks", json=body)
+        answer.raise_for_status()
+        return answer.json()  # type: ignore[no-any-return]
+
+    def stop() -> None:
+        client.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return app.state.checker, post, stop
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-http", action="store_true", help="call the pipeline directly")
     parser.add_argument("--out", type=Path, default=Path("bench/results/latency.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -83,54 +135,74 @@ def main() -> None:
 
     settings = get_settings()
     began = time.perf_counter()
-    built = components.build(settings)
+    if args.no_http:
+        checker = components.build(settings).checker
+
+        def run_once() -> dict[str, float]:
+            timings = checker.check(RESPONSE).timings
+            return {name: seconds * 1000 for name, seconds in timings.items()}
+
+        def stop() -> None:
+            pass
+
+    else:
+        checker, post, stop = _served(settings)
+
+        def run_once() -> dict[str, float]:
+            return post()["timings"]  # type: ignore[no-any-return]
+
     startup = time.perf_counter() - began
-    checker = built.checker
 
     embed_watch, spacy_watch = Stopwatch(), Stopwatch()
-    # Time MiniLM itself, behind the query memo; the memo is emptied before every run,
-    # so each run pays for its claims as a new response would.
+    # Time MiniLM itself, behind the query memo.
     memo = checker.embedder
     assert isinstance(memo, MemoEmbedder)
     memo.inner = TimedEmbedder(memo.inner, embed_watch)
     nlp = load_spacy(settings.spacy_model)
     nlp.pipe = spacy_watch.wrap(nlp.pipe)  # type: ignore[method-assign]
 
-    words = len(RESPONSE.split())
-    for _ in range(args.warmup):
-        memo.clear()
-        checker.check(RESPONSE)
-    totals, forward = [], []
-    for _ in range(args.runs):
-        memo.clear()
-        embed_watch.seconds = spacy_watch.seconds = 0.0
-        began = time.perf_counter()
-        outcome = checker.check(RESPONSE)
-        totals.append(time.perf_counter() - began)
-        forward.append((embed_watch.seconds, spacy_watch.seconds))
+    try:
+        for _ in range(args.warmup):
+            memo.clear()
+            run_once()
+        totals, stages, forward = [], [], []
+        for _ in range(args.runs):
+            memo.clear()
+            embed_watch.seconds = spacy_watch.seconds = 0.0
+            began = time.perf_counter()
+            stage_ms = run_once()
+            totals.append(time.perf_counter() - began)
+            stages.append(stage_ms)
+            cross_s = stage_ms.get("verification.cross_head", 0.0) / 1000
+            forward.append((embed_watch.seconds, spacy_watch.seconds, cross_s))
+    finally:
+        stop()
 
-    total = sum(totals)
-    embed = sum(f[0] for f in forward)
-    spacy_time = sum(f[1] for f in forward)
     quantiles = statistics.quantiles(totals, n=100)
+    total = sum(totals)
+    minilm, spacy, cross = (sum(f[k] for f in forward) for k in range(3))
+    names = sorted({name for s in stages for name in s})
+    breakdown = {
+        name: round(statistics.median(s.get(name, 0.0) for s in stages), 1) for name in names
+    }
     result = {
-        "benchmark": "check latency, 150-word response, built-in corpus, pipeline only (no HTTP)",
-        "words": words,
-        "claims": len(outcome.results),
-        "checkworthy": outcome.summary.checkworthy,
-        "corpus": {
-            "name": outcome.corpus,
-            "version": outcome.corpus_version,
-            "passages": len(checker.corpora.current(outcome.corpus)),  # type: ignore[arg-type]
-        },  # type: ignore[union-attr]
+        "benchmark": "check latency, 150-word response, built-in corpus, "
+        + ("pipeline only" if args.no_http else "over HTTP on loopback"),
+        "words": len(RESPONSE.split()),
         "runs": args.runs,
         "warmup": args.warmup,
         "p50_ms": round(statistics.median(totals) * 1000, 1),
         "p95_ms": round(quantiles[94] * 1000, 1),
+        "p99_ms": round(quantiles[98] * 1000, 1),
         "mean_ms": round(total / len(totals) * 1000, 1),
-        "share_model_forward": round((embed + spacy_time) / total, 3),
-        "share_minilm": round(embed / total, 3),
-        "share_spacy": round(spacy_time / total, 3),
+        "stages_median_ms": breakdown,
+        "forward_ms_per_check": {
+            "minilm": round(minilm / len(totals) * 1000, 1),
+            "spacy": round(spacy / len(totals) * 1000, 1),
+            "cross_head": round(cross / len(totals) * 1000, 1),
+        },
+        "share_model_forward": round((minilm + spacy + cross) / total, 3),
+        "overhead_ratio": round(total / (minilm + spacy + cross), 3),
         "startup_s": round(startup, 1),
         "machine": {
             "cpus": os.cpu_count(),

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from claims import contrast
 from claims.contrast import CODES, Comparer, Finding
 from claims.nlp import NLP_LOCK
+from claims.timing import stage
 from claims.types import Passage, Reason, Span
 from retrieval.text import split_sentences, titled
 
@@ -358,9 +359,11 @@ class FeatureExtractor:
             if key not in tokens
         ]
         try:
-            tokens.update(zip(wanted, self._encoder.encode_tokens(wanted), strict=True))
+            with stage("verification.word_pieces"):
+                tokens.update(zip(wanted, self._encoder.encode_tokens(wanted), strict=True))
         finally:
-            docs = parsing.result()
+            with stage("verification.parse_wait"):  # what spaCy took beyond MiniLM
+                docs = parsing.result()
         return [
             self._features(claim, _rescored(claim, sentences, tokens), docs, tokens)
             for claim, sentences in zip(claims, aligned, strict=True)

@@ -155,6 +155,8 @@ class CheckResult:
     raw_scores: list[dict[str, float]] = field(default_factory=list)  # before calibration
     calibration_id: int | None = None
     reviews_needed: list[int] = field(default_factory=list)
+    # Seconds per stage (claims.timing), filled while the check runs and is stored.
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 def new_id(prefix: str) -> str:

@@ -37,6 +37,7 @@ from claims.features import (
 )
 from claims.head import Head
 from claims.nlp import NLP_LOCK
+from claims.timing import stage
 from claims.types import (
     Claim,
     EvidenceJudgement,
@@ -371,12 +372,15 @@ class FeaturesVerifier:
             raise ValueError("verify() needs one evidence list per claim")
         if not claims:
             return []
-        found = self._extractor.extract([c.text for c in claims], evidence)
-        scores = self._head.scores(np.stack([f.vector for f in found]))
+        with stage("verification.features"):
+            found = self._extractor.extract([c.text for c in claims], evidence)
+        with stage("verification.feature_head"):
+            scores = self._head.scores(np.stack([f.vector for f in found]))
         if self._cross is not None:
             rows = [i for i, f in enumerate(found) if f.sentences]
             pairs = [Pair(claims[i].text, evidence_text(found[i].sentences)) for i in rows]
-            found_scores = self._cross.scores(pairs)
+            with stage("verification.cross_head"):
+                found_scores = self._cross.scores(pairs)
             mixed = combine([scores[i] for i in rows], found_scores, *self._cross.mix)
             for i, m in zip(rows, mixed, strict=True):
                 scores[i] = m

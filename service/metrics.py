@@ -26,6 +26,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
+        self.stages = Histogram(
+            "claimsieve_check_stage_seconds",
+            "Time a check spent in each stage (claims.timing; total is the whole check)",
+            ["stage"],
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self.claims = Counter(
             "claimsieve_claims",
             "Claims judged, by verdict (NONE: not checkworthy)",
@@ -34,8 +41,11 @@ class Metrics:
         )
 
     def observe(self, check: CheckResult) -> None:
+        """Count a check's verdicts and time its stages."""
         for result in check.results:
             self.claims.labels(str(result.verdict.label) if result.verdict else "NONE").inc()
+        for name, seconds in check.timings.items():
+            self.stages.labels(name).observe(seconds)
 
 
 class MetricsMiddleware:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
+from claims import timing
 from claims.aggregation import is_flagged, summarise
 from claims.calibration import Calibration
 from claims.extraction import Extractor, validate_text
@@ -114,12 +115,22 @@ class Checker:
         ``db``: the caller's session, through which the corpus version and its
         calibration are read (else the checker opens its own).
         """
-        name, snapshot = self._corpus(corpus, db)
-        extraction = self.extractor.extract(text, prompt=prompt)
-        result = self._judge(
-            "check", extraction.claims, text, prompt, name, snapshot, top_k, extraction.made_by, db
-        )
-        return replace(result, notices=extraction.notices)
+        with timing.recording() as timings, timing.stage("total"):
+            name, snapshot = self._corpus(corpus, db)
+            with timing.stage("extraction"):
+                extraction = self.extractor.extract(text, prompt=prompt)
+            result = self._judge(
+                "check",
+                extraction.claims,
+                text,
+                prompt,
+                name,
+                snapshot,
+                top_k,
+                extraction.made_by,
+                db,
+            )
+        return replace(result, notices=extraction.notices, timings=timings)
 
     def verify(
         self,
@@ -129,14 +140,16 @@ class Checker:
         db: Session | None = None,
     ) -> CheckResult:
         """Verify claims as given, without splitting them (``db`` as for :meth:`check`)."""
-        name, snapshot = self._corpus(corpus, db)
-        for claim_text in claim_texts:
-            validate_text(claim_text, self.max_chars)
-        claims = [
-            Claim(t.strip(), t, (Span(len(t) - len(t.lstrip()), len(t.rstrip())),))
-            for t in claim_texts
-        ]
-        return self._judge("verify", claims, None, None, name, snapshot, top_k, None, db)
+        with timing.recording() as timings, timing.stage("total"):
+            name, snapshot = self._corpus(corpus, db)
+            for claim_text in claim_texts:
+                validate_text(claim_text, self.max_chars)
+            claims = [
+                Claim(t.strip(), t, (Span(len(t) - len(t.lstrip()), len(t.rstrip())),))
+                for t in claim_texts
+            ]
+            result = self._judge("verify", claims, None, None, name, snapshot, top_k, None, db)
+        return replace(result, timings=timings)
 
     def search(
         self, corpus: str, query: str, k: int, mode: Mode | None = None
@@ -152,7 +165,8 @@ class Checker:
 
     def _corpus(self, corpus: str | None, db: Session | None) -> tuple[str, Snapshot]:
         name = corpus or self.default_corpus
-        snapshot = self.corpora.searchable(name, db)
+        with timing.stage("corpus"):
+            snapshot = self.corpora.searchable(name, db)
         if snapshot is None:
             raise UnknownCorpusError(f"no corpus named {name!r}")
         return name, snapshot
@@ -176,25 +190,27 @@ class Checker:
             )
         checkable = [c for c in claims if c.checkworthy]
         texts = [c.text for c in checkable]
-        hits = snapshot.search(
-            self.embedder.encode(texts),
-            texts,
-            top_k or self.top_k,
-            self.mode,
-            self.fusion,
-            self.rerank,
-        )
-        verdicts = iter(
-            self.verifier.verify(checkable, [[as_passage(h) for h in row] for row in hits])
-        )
-        found = self.calibrations(name, db) if self.calibrations else None
-        results, raw_scores = [], []
-        for claim in claims:
-            verdict = next(verdicts) if claim.checkworthy else None
-            raw_scores.append({str(k): v for k, v in verdict.scores.items()} if verdict else {})
-            if verdict is not None and found is not None:
-                verdict = calibrated(verdict, found[1])
-            results.append(ClaimResult(claim, verdict, is_flagged(verdict, self.review_threshold)))
+        with timing.stage("embedding"):
+            vectors = self.embedder.encode(texts)
+        with timing.stage("search"):
+            hits = snapshot.search(
+                vectors, texts, top_k or self.top_k, self.mode, self.fusion, self.rerank
+            )
+        with timing.stage("verification"):
+            verdicts = iter(
+                self.verifier.verify(checkable, [[as_passage(h) for h in row] for row in hits])
+            )
+        with timing.stage("aggregation"):
+            found = self.calibrations(name, db) if self.calibrations else None
+            results, raw_scores = [], []
+            for claim in claims:
+                verdict = next(verdicts) if claim.checkworthy else None
+                raw_scores.append({str(k): v for k, v in verdict.scores.items()} if verdict else {})
+                if verdict is not None and found is not None:
+                    verdict = calibrated(verdict, found[1])
+                flagged = is_flagged(verdict, self.review_threshold)
+                results.append(ClaimResult(claim, verdict, flagged))
+            summary = summarise(results)
         claim_ids = [new_id("clm") for _ in results]
         return CheckResult(
             id=new_id("chk"),
@@ -208,7 +224,7 @@ class Checker:
             verifier_version=self.verifier.version,
             results=results,
             claim_ids=claim_ids,
-            summary=summarise(results),
+            summary=summary,
             raw_scores=raw_scores,
             calibration_id=found[0] if found else None,
             reviews_needed=[

@@ -49,6 +49,9 @@ class Strict(BaseModel):
 
 class CheckOptions(Strict):
     top_k: int | None = Field(None, ge=1, le=50, description="Evidence passages per claim.")
+    timings: bool = Field(
+        False, description="Answer with the milliseconds each stage of the check took."
+    )
 
 
 class CheckRequest(Strict):
@@ -137,6 +140,16 @@ class CheckOut(BaseModel):
     )
     metadata: dict[str, Any]
     created_at: datetime | None
+    timings: dict[str, float] | None = Field(
+        None,
+        description="Milliseconds per stage (extraction, embedding, search, verification and "
+        "its parts, aggregation, store, total), with options.timings.",
+    )
+
+    def timed(self, result: CheckResult) -> CheckOut:
+        """This answer with the stage times of the check that made it."""
+        ms = {name: round(seconds * 1000, 2) for name, seconds in result.timings.items()}
+        return self.model_copy(update={"timings": ms})
 
     @classmethod
     def from_row(cls, row: Check) -> CheckOut:

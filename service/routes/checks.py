@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
 
+from claims.types import CheckResult
+from service.auth import Principal
 from service.deps import AnyRoleDep, CheckerDep, MetricsDep, PipelineDep, SessionDep
 from service.errors import NotFoundError
+from service.metrics import Metrics
 from service.schemas import CheckOut, CheckRequest, ClaimOut, VerifyRequest, problem_responses
 from service.store import checks as check_store
 
@@ -27,11 +31,7 @@ def create_check(
     result = checker.check(
         body.text, prompt=body.prompt, corpus=body.corpus, top_k=body.options.top_k, db=db
     )
-    metrics.observe(result)
-    if not body.store:
-        response.status_code = 200  # nothing was created
-        return CheckOut.from_result(result, body.metadata)
-    return CheckOut.from_row(check_store.record(db, result, body.metadata, principal.name))
+    return _answer(response, body, result, db, principal, metrics)
 
 
 @router.post(
@@ -47,11 +47,25 @@ def verify_claims(
 ) -> CheckOut:
     """Verify the given claims against the corpus without splitting them."""
     result = checker.verify(body.claims, corpus=body.corpus, top_k=body.options.top_k, db=db)
-    metrics.observe(result)
-    if not body.store:
+    return _answer(response, body, result, db, principal, metrics)
+
+
+def _answer(
+    response: Response,
+    body: CheckRequest | VerifyRequest,
+    result: CheckResult,
+    db: Session,
+    principal: Principal,
+    metrics: Metrics,
+) -> CheckOut:
+    """Store the check (unless asked not to), count it, and answer it."""
+    if body.store:
+        out = CheckOut.from_row(check_store.record(db, result, body.metadata, principal.name))
+    else:
         response.status_code = 200  # nothing was created
-        return CheckOut.from_result(result, body.metadata)
-    return CheckOut.from_row(check_store.record(db, result, body.metadata, principal.name))
+        out = CheckOut.from_result(result, body.metadata)
+    metrics.observe(result)
+    return out.timed(result) if body.options.timings else out
 
 
 @router.get("/checks/{check_id}")

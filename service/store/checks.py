@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from claims import timing
 from claims.types import CheckResult
 from service.store.exchange import check_row, result_json
 from service.store.models import Check, Claim
@@ -25,10 +26,12 @@ def record(
     metadata: dict[str, Any] | None = None,
     created_by: str | None = None,
 ) -> Check:
-    """Store a check with its claims and evidence, in one transaction."""
-    check = to_rows(result, metadata, created_by)
-    db.add(check)
-    db.commit()
+    """Store a check with its claims and evidence, in one transaction (timed as its stage
+    ``store``)."""
+    with timing.recording(result.timings), timing.stage("store"):
+        check = to_rows(result, metadata, created_by)
+        db.add(check)
+        db.commit()
     return check
 
 

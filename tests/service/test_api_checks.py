@@ -134,6 +134,35 @@ def test_a_check_not_stored_reads_as_the_stored_one(api: Api) -> None:
     assert fresh == kept
 
 
+def test_a_check_says_where_its_time_went_when_asked(api: Api) -> None:
+    def stage_counts() -> dict[str, float]:
+        text = api.client.get("/metrics").text
+        prefix = "claimsieve_check_stage_seconds_count{stage="
+        return {
+            line[len(prefix) + 1 : line.index('"}')]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(prefix)
+        }
+
+    before = stage_counts()
+    plain = api.client.post("/v1/checks", json={"text": TEXT}, headers=api.headers("pipeline"))
+    assert plain.json()["timings"] is None
+    for store in (True, False):
+        body = {"text": TEXT, "options": {"timings": True}, "store": store}
+        timed = api.client.post("/v1/checks", json=body, headers=api.headers("pipeline")).json()
+        ms = timed["timings"]
+        parts = ("extraction", "embedding", "search", "verification", "aggregation")
+        assert set(parts) | {"corpus", "total", "verification.features"} <= set(ms), ms
+        assert ("store" in ms) is store
+        assert all(value >= 0 for value in ms.values())
+        assert ms["total"] >= sum(ms[p] for p in parts) * 0.99
+        assert ms["verification"] >= ms["verification.features"]
+    # Every check's stages are in the histogram: three checks, two of them stored.
+    after = stage_counts()
+    assert after["total"] - before.get("total", 0) == 3
+    assert after["store"] - before.get("store", 0) == 2
+
+
 def test_claims_verify_checks_each_claim_as_given(api: Api) -> None:
     claims = ["Marie Curie was born in Warsaw.", "Python was first released in 1991."]
     response = api.client.post(
