@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from claims import timing
 from claims.aggregation import is_flagged, summarise
 from claims.calibration import Calibration
-from claims.extraction import Extractor, validate_text
+from claims.errors import ClaimsError
+from claims.extraction import Extraction, Extractor, validate_text
 from claims.types import (
     CheckResult,
     Claim,
@@ -31,7 +33,7 @@ from retrieval.embedders import Embedder
 from retrieval.snapshots import Fusion, Mode, Reranker, Snapshot
 from retrieval.types import Hit
 from service.corpora import Corpora
-from service.errors import BadRequestError, NotFoundError, UnknownCorpusError
+from service.errors import BadRequestError, NotFoundError, ServiceError, UnknownCorpusError
 
 # The current calibration of a corpus (its id and the fit), read through the session given
 # (the caller's), or a session of its own.
@@ -144,10 +146,7 @@ class Checker:
             name, snapshot = self._corpus(corpus, db)
             for claim_text in claim_texts:
                 validate_text(claim_text, self.max_chars)
-            claims = [
-                Claim(t.strip(), t, (Span(len(t) - len(t.lstrip()), len(t.rstrip())),))
-                for t in claim_texts
-            ]
+            claims = [_given(t) for t in claim_texts]
             result = self._judge("verify", claims, None, None, name, snapshot, top_k, None, db)
         return replace(result, timings=timings)
 
@@ -171,6 +170,78 @@ class Checker:
             raise UnknownCorpusError(f"no corpus named {name!r}")
         return name, snapshot
 
+    def check_many(
+        self, items: Sequence[Screened], top_k: int | None = None
+    ) -> list[CheckResult | ClaimsError | ServiceError]:
+        """Check many responses (or lists of claims) together: one embedder call, one search
+        and one verifier call for the claims of all items that name the same corpus.
+
+        The verdict of a claim is the one :meth:`check` gives it. An item that cannot be
+        checked (empty or too long, an unknown corpus, too many claims) comes back as its
+        error, in its place; the others are checked.
+        """
+        out: list[CheckResult | ClaimsError | ServiceError | None] = [None] * len(items)
+        made: dict[str, list[tuple[int, Extraction]]] = {}
+        snapshots: dict[str, Snapshot] = {}
+        for index, item in enumerate(items):
+            try:
+                name, snapshot = self._corpus(item.corpus, None)
+                extraction = self._claims_of(item)
+                self._within_limit(extraction.claims)
+            except (ClaimsError, ServiceError) as exc:
+                out[index] = exc
+                continue
+            snapshots[name] = snapshot
+            made.setdefault(name, []).append((index, extraction))
+        for name, extracted in made.items():
+            snapshot = snapshots[name]
+            checkable = [c for _, e in extracted for c in e.claims if c.checkworthy]
+            verdicts = iter(self._verdicts(checkable, snapshot, top_k))
+            for index, extraction in extracted:
+                item = items[index]
+                mine = [next(verdicts) for c in extraction.claims if c.checkworthy]
+                result = self._result(
+                    "verify" if item.claims is not None else "check",
+                    extraction.claims,
+                    mine,
+                    item.text,
+                    item.prompt,
+                    name,
+                    snapshot,
+                    extraction.made_by if item.claims is None else None,
+                    None,
+                )
+                out[index] = replace(result, notices=extraction.notices)
+        return [found for found in out if found is not None]
+
+    def _claims_of(self, item: Screened) -> Extraction:
+        if item.claims is not None:
+            for claim_text in item.claims:
+                validate_text(claim_text, self.max_chars)
+            return Extraction([_given(t) for t in item.claims], "given")
+        return self.extractor.extract(item.text or "", prompt=item.prompt)
+
+    def _within_limit(self, claims: Sequence[Claim]) -> None:
+        if len(claims) > self.max_claims:
+            raise BadRequestError(
+                f"the text holds {len(claims)} claims; the limit is {self.max_claims}",
+                "too_many_claims",
+            )
+
+    def _verdicts(
+        self, checkable: Sequence[Claim], snapshot: Snapshot, top_k: int | None
+    ) -> list[Verdict]:
+        """Retrieve evidence for each claim and verify it (one batch of each)."""
+        texts = [c.text for c in checkable]
+        with timing.stage("embedding"):
+            vectors = self.embedder.encode(texts)
+        with timing.stage("search"):
+            hits = snapshot.search(
+                vectors, texts, top_k or self.top_k, self.mode, self.fusion, self.rerank
+            )
+        with timing.stage("verification"):
+            return self.verifier.verify(checkable, [[as_passage(h) for h in row] for row in hits])
+
     def _judge(
         self,
         kind: str,
@@ -183,28 +254,30 @@ class Checker:
         extractor: str | None,
         db: Session | None,
     ) -> CheckResult:
-        if len(claims) > self.max_claims:
-            raise BadRequestError(
-                f"the text holds {len(claims)} claims; the limit is {self.max_claims}",
-                "too_many_claims",
-            )
-        checkable = [c for c in claims if c.checkworthy]
-        texts = [c.text for c in checkable]
-        with timing.stage("embedding"):
-            vectors = self.embedder.encode(texts)
-        with timing.stage("search"):
-            hits = snapshot.search(
-                vectors, texts, top_k or self.top_k, self.mode, self.fusion, self.rerank
-            )
-        with timing.stage("verification"):
-            verdicts = iter(
-                self.verifier.verify(checkable, [[as_passage(h) for h in row] for row in hits])
-            )
+        self._within_limit(claims)
+        verdicts = self._verdicts([c for c in claims if c.checkworthy], snapshot, top_k)
+        return self._result(kind, claims, verdicts, text, prompt, name, snapshot, extractor, db)
+
+    def _result(
+        self,
+        kind: str,
+        claims: Sequence[Claim],
+        verdicts: Sequence[Verdict],
+        text: str | None,
+        prompt: str | None,
+        name: str,
+        snapshot: Snapshot,
+        extractor: str | None,
+        db: Session | None,
+    ) -> CheckResult:
+        """The check: each claim with its verdict (the checkworthy ones, in order),
+        calibrated, flagged and summarised."""
+        given = iter(verdicts)
         with timing.stage("aggregation"):
             found = self.calibrations(name, db) if self.calibrations else None
             results, raw_scores = [], []
             for claim in claims:
-                verdict = next(verdicts) if claim.checkworthy else None
+                verdict = next(given) if claim.checkworthy else None
                 raw_scores.append({str(k): v for k, v in verdict.scores.items()} if verdict else {})
                 if verdict is not None and found is not None:
                     verdict = calibrated(verdict, found[1])
@@ -231,3 +304,20 @@ class Checker:
                 2 if second_review(i, self.double_review_share) else 1 for i in claim_ids
             ],
         )
+
+
+@dataclass(frozen=True)
+class Screened:
+    """One item of a bulk screen: a response to split (``text``), or ``claims`` as given."""
+
+    id: str | int
+    text: str | None = None
+    claims: tuple[str, ...] | None = None
+    prompt: str | None = None
+    corpus: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _given(text: str) -> Claim:
+    """A claim taken as it is given (its span: the text without surrounding spaces)."""
+    return Claim(text.strip(), text, (Span(len(text) - len(text.lstrip()), len(text.rstrip())),))

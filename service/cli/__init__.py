@@ -6,10 +6,10 @@ import argparse
 import logging
 import sys
 
-from service.cli import checks, corpus, keys, models, reviews, serve
+from service.cli import checks, corpus, keys, models, reviews, screen, serve
 from service.settings import get_settings
 
-GROUPS = (serve, checks, corpus, reviews, models, keys)
+GROUPS = (serve, checks, screen, corpus, reviews, models, keys)
 
 
 def parser() -> argparse.ArgumentParser:

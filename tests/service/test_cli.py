@@ -104,6 +104,12 @@ def test_corpus_add_then_check_with_the_real_models(
     assert main(["check", text]) == 0
     table = capsys.readouterr().out
     assert "REFUTED" in table and "reason date_mismatch" in table and "factuality 0.50" in table
+    # The same text screened in bulk gets the same verdicts.
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(json.dumps({"id": "r1", "text": text}) + "\n")
+    assert main(["screen", str(rows), "-o", str(tmp_path / "out.jsonl")]) == 0
+    (screened,) = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [c["verdict"] for c in screened["check"]["claims"]] == verdicts
 
     assert main(["corpus", "delete-document", "facts", "curie", "ghost"]) == 0
     captured = capsys.readouterr()
