@@ -1,8 +1,9 @@
-"""Per-response summary of claim verdicts."""
+"""Per-response summary of claim verdicts, and how responses to one prompt rank."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from claims.types import ClaimResult, Label, Summary, Verdict
 
@@ -51,3 +52,52 @@ def summarise(results: Sequence[ClaimResult]) -> Summary:
         flagged=sum(1 for r in results if r.flagged),
         factuality=counts[Label.SUPPORTED] / checkworthy if checkworthy else None,
     )
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a response stands among others to the same prompt (see :func:`rank`).
+
+    Attributes:
+        index: Its place in the list given.
+        score: Share of its checkworthy claims SUPPORTED, less the refuted ones
+            weighted by their confidence (from -1 to 1).
+        supported: Share of checkworthy claims SUPPORTED.
+        refuted: Summed confidence of its REFUTED claims ÷ checkworthy claims.
+        unknown: Share of checkworthy claims NOT_ENOUGH_INFO (breaks ties: fewer first).
+    """
+
+    index: int
+    score: float
+    supported: float
+    refuted: float
+    unknown: float
+
+
+def standing(index: int, results: Sequence[ClaimResult]) -> Standing:
+    """A response's standing from its claims' verdicts (a response with no checkworthy
+    claim stands at 0 and last among equals)."""
+    verdicts = [r.verdict for r in results if r.claim.checkworthy and r.verdict is not None]
+    if not verdicts:
+        return Standing(index, 0.0, 0.0, 0.0, 1.0)
+    n = len(verdicts)
+    supported = sum(v.label is Label.SUPPORTED for v in verdicts) / n
+    refuted = sum(v.confidence for v in verdicts if v.label is Label.REFUTED) / n
+    unknown = sum(v.label is Label.NOT_ENOUGH_INFO for v in verdicts) / n
+    return Standing(index, supported - refuted, supported, refuted, unknown)
+
+
+def rank(standings: Sequence[Standing]) -> list[Standing]:
+    """Most factual first: by score, ties by the smaller NOT_ENOUGH_INFO share, then by
+    the order given."""
+    return sorted(standings, key=lambda s: (-s.score, s.unknown, s.index))
+
+
+def preference_pairs(ranked: Sequence[Standing]) -> list[tuple[Standing, Standing, float]]:
+    """Every (chosen, rejected, margin) of two responses whose scores differ, the better first."""
+    return [
+        (better, worse, better.score - worse.score)
+        for k, better in enumerate(ranked)
+        for worse in ranked[k + 1 :]
+        if better.score > worse.score
+    ]

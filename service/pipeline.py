@@ -14,7 +14,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from claims import timing
-from claims.aggregation import is_flagged, summarise
+from claims.aggregation import (
+    Standing,
+    is_flagged,
+    preference_pairs,
+    rank,
+    standing,
+    summarise,
+)
 from claims.calibration import Calibration
 from claims.errors import ClaimsError
 from claims.extraction import Extraction, Extractor, validate_text
@@ -214,6 +221,29 @@ class Checker:
                 out[index] = replace(result, notices=extraction.notices)
         return [found for found in out if found is not None]
 
+    def rank(
+        self,
+        prompt: str,
+        responses: Sequence[str],
+        corpus: str | None = None,
+        top_k: int | None = None,
+    ) -> Ranking:
+        """Check responses to one prompt together and order them, most factual first.
+
+        Raises:
+            The error of the first response that cannot be checked.
+        """
+        items = [
+            Screened(n, text, prompt=prompt, corpus=corpus) for n, text in enumerate(responses)
+        ]
+        results: list[CheckResult] = []
+        for found in self.check_many(items, top_k):
+            if isinstance(found, ClaimsError | ServiceError):
+                raise found
+            results.append(found)
+        ranked = rank([standing(n, r.results) for n, r in enumerate(results)])
+        return Ranking(prompt, list(responses), results, ranked, preference_pairs(ranked))
+
     def _claims_of(self, item: Screened) -> Extraction:
         if item.claims is not None:
             for claim_text in item.claims:
@@ -304,6 +334,17 @@ class Checker:
                 2 if second_review(i, self.double_review_share) else 1 for i in claim_ids
             ],
         )
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Responses to one prompt, checked and ranked (``claims.aggregation.rank``)."""
+
+    prompt: str
+    responses: list[str]
+    results: list[CheckResult]  # in the order given
+    ranked: list[Standing]  # most factual first
+    pairs: list[tuple[Standing, Standing, float]]  # (chosen, rejected, margin)
 
 
 @dataclass(frozen=True)

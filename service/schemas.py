@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from claims.types import CheckResult, Label
+from service.pipeline import Ranking
 from service.store.exchange import check_json, claim_json, result_json
 from service.store.models import Calibration as CalibrationRow
 from service.store.models import Check, Claim, Review
@@ -71,6 +72,15 @@ class VerifyRequest(Strict):
     options: CheckOptions = Field(default_factory=CheckOptions)
     metadata: dict[str, Any] = Field(default_factory=dict)
     store: bool = True
+
+
+class RankRequest(Strict):
+    prompt: str = Field(min_length=1, description="The prompt the responses answer.")
+    responses: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=2, max_length=16, description="Candidate responses, 2 to 16."
+    )
+    corpus: str | None = None
+    options: CheckOptions = Field(default_factory=CheckOptions)
 
 
 class SpanOut(BaseModel):
@@ -160,6 +170,62 @@ class CheckOut(BaseModel):
     def from_result(cls, result: CheckResult, metadata: dict[str, Any] | None = None) -> CheckOut:
         """A check that was not stored (no rows are made for it)."""
         return cls.model_validate({**result_json(result, metadata), "stored": False})
+
+
+class RankedOut(BaseModel):
+    index: int = Field(description="The response's place in the request.")
+    text: str
+    score: float = Field(
+        description="Share of checkworthy claims SUPPORTED less the REFUTED ones weighted "
+        "by confidence (-1 to 1)."
+    )
+    supported: float
+    refuted: float
+    not_enough_info: float
+    check: CheckOut
+
+
+class PreferencePairOut(BaseModel):
+    prompt: str
+    chosen: str
+    rejected: str
+    margin: float = Field(description="Score of chosen less score of rejected.")
+
+
+class RankOut(BaseModel):
+    prompt: str
+    ranked: list[RankedOut] = Field(description="Most factual first.")
+    pairs: list[PreferencePairOut] = Field(
+        description="Every two responses whose scores differ, the better as chosen (DPO)."
+    )
+
+    @classmethod
+    def from_ranking(cls, ranking: Ranking) -> RankOut:
+        texts = ranking.responses
+        return cls(
+            prompt=ranking.prompt,
+            ranked=[
+                RankedOut(
+                    index=s.index,
+                    text=texts[s.index],
+                    score=round(s.score, 4),
+                    supported=round(s.supported, 4),
+                    refuted=round(s.refuted, 4),
+                    not_enough_info=round(s.unknown, 4),
+                    check=CheckOut.from_result(ranking.results[s.index]),
+                )
+                for s in ranking.ranked
+            ],
+            pairs=[
+                PreferencePairOut(
+                    prompt=ranking.prompt,
+                    chosen=texts[chosen.index],
+                    rejected=texts[rejected.index],
+                    margin=round(margin, 4),
+                )
+                for chosen, rejected, margin in ranking.pairs
+            ],
+        )
 
 
 class CorpusCreate(Strict):

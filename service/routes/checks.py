@@ -10,7 +10,15 @@ from service.auth import Principal
 from service.deps import AnyRoleDep, CheckerDep, MetricsDep, PipelineDep, SessionDep
 from service.errors import NotFoundError
 from service.metrics import Metrics
-from service.schemas import CheckOut, CheckRequest, ClaimOut, VerifyRequest, problem_responses
+from service.schemas import (
+    CheckOut,
+    CheckRequest,
+    ClaimOut,
+    RankOut,
+    RankRequest,
+    VerifyRequest,
+    problem_responses,
+)
 from service.store import checks as check_store
 
 router = APIRouter(
@@ -48,6 +56,13 @@ def verify_claims(
     """Verify the given claims against the corpus without splitting them."""
     result = checker.verify(body.claims, corpus=body.corpus, top_k=body.options.top_k, db=db)
     return _answer(response, body, result, db, principal, metrics)
+
+
+@router.post("/rank")
+def rank_responses(body: RankRequest, checker: CheckerDep, _: PipelineDep) -> RankOut:
+    """Order responses to one prompt by factuality, with DPO preference pairs (nothing stored)."""
+    ranking = checker.rank(body.prompt, body.responses, body.corpus, body.options.top_k)
+    return RankOut.from_ranking(ranking)
 
 
 def _answer(

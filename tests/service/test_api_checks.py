@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from service.store.models import Check, Claim, Evidence
-from tests.factories import Api, FakeEmbedder, make_settings, open_api
+from tests.factories import Api, FakeEmbedder, assert_problem, make_settings, open_api
 
 TEXT = (
     "The Eiffel Tower is in Paris, France. It was completed in 1901. "
@@ -244,3 +244,31 @@ def test_an_llm_extractor_that_is_down_falls_back_and_the_check_says_so(tmp_path
 def test_the_llm_extractor_without_an_endpoint_is_a_settings_error(tmp_path) -> None:
     with pytest.raises(ValidationError, match="CLAIMSIEVE_LLM_BASE_URL"):
         make_settings(tmp_path, extractor="llm")
+
+
+def test_rank_puts_a_planted_false_statement_below_its_true_twin(api: Api) -> None:
+    true = "The Eiffel Tower was completed in 1889. Marie Curie was born in Warsaw."
+    planted = "The Eiffel Tower was completed in 1925. Marie Curie was born in Warsaw."
+    body = {"prompt": "Tell me two facts.", "responses": [planted, true]}
+    ranking = api.client.post("/v1/rank", json=body, headers=api.headers("pipeline"))
+    assert ranking.status_code == 200, ranking.text
+    ranked = ranking.json()["ranked"]
+    assert [r["index"] for r in ranked] == [1, 0]
+    assert ranked[0]["score"] > ranked[1]["score"] and ranked[1]["refuted"] > 0
+    assert ranked[1]["check"]["stored"] is False and ranked[1]["check"]["prompt"] == body["prompt"]
+    (pair,) = ranking.json()["pairs"]
+    assert (pair["chosen"], pair["rejected"]) == (true, planted) and pair["margin"] > 0
+    assert_problem(
+        api.client.post(
+            "/v1/rank", json={**body, "responses": [true]}, headers=api.headers("pipeline")
+        ),
+        422,
+        "validation_error",
+    )
+    assert_problem(
+        api.client.post(
+            "/v1/rank", json={**body, "responses": [true, "   "]}, headers=api.headers("pipeline")
+        ),
+        422,
+        "empty_text",
+    )
