@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,8 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from retrieval.embedders import Embedder
 from service import components
 from service.errors import install_error_handlers, problem
+from service.jobs import Worker
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import checks, corpora, health, keys, reviews
+from service.routes import checks, corpora, health, jobs, keys, reviews
 from service.settings import Settings, get_settings, is_loopback
 
 log = logging.getLogger("claimsieve")
@@ -48,7 +50,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = scope["path"].endswith("/documents")
+        # Document uploads and job submissions carry many texts at once.
+        upload = scope["path"].endswith("/documents") or scope["path"] == "/v1/jobs"
         limit = self.max_upload_bytes if upload else self.max_bytes
         detail = f"the request body is over the limit of {limit} bytes"
         length = dict(scope["headers"]).get(b"content-length")
@@ -89,6 +92,23 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         built = await run_in_threadpool(components.build, settings, embedder)
         app.state.sessions = built.sessions
         app.state.checker = built.checker
+        stop = threading.Event()
+        workers = [
+            threading.Thread(
+                target=Worker(
+                    built.sessions,
+                    built.checker,
+                    batch=settings.job_batch,
+                    lease_s=settings.job_lease_s,
+                ).run,
+                args=(stop,),
+                name=f"claimsieve-job-worker-{n}",
+                daemon=True,
+            )
+            for n in range(settings.job_workers)
+        ]
+        for worker in workers:
+            worker.start()
         log.info(
             "claimsieve is ready on http://%s:%s (docs at /docs). Try:\n  %s",
             settings.host,
@@ -96,6 +116,9 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             curl_example(settings),
         )
         yield
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
         built.engine.dispose()
 
     app = FastAPI(
@@ -111,6 +134,6 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
-    for module in (health, checks, corpora, keys, reviews):
+    for module in (health, checks, jobs, corpora, keys, reviews):
         app.include_router(module.router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from claims.types import CheckResult, Label
 from service.pipeline import Ranking
 from service.store.exchange import check_json, claim_json, result_json
+from service.store.jobs import Progress
 from service.store.models import Calibration as CalibrationRow
-from service.store.models import Check, Claim, Review
+from service.store.models import Check, Claim, Job, Review
 
 Role = Literal["admin", "trainer", "pipeline"]
 CORPUS_NAME = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
@@ -226,6 +228,82 @@ class RankOut(BaseModel):
                 for chosen, rejected, margin in ranking.pairs
             ],
         )
+
+
+class JobOptions(Strict):
+    top_k: int | None = Field(None, ge=1, le=50, description="Evidence passages per claim.")
+
+
+class JobCreate(Strict):
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        description="Items {id, text | claims, prompt?, corpus?, metadata?}; or send them as "
+        "application/x-ndjson, one a line, with corpus and top_k as query parameters.",
+    )
+    corpus: str | None = Field(None, description="Corpus of the items that name none.")
+    options: JobOptions = Field(default_factory=JobOptions)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobCounts(BaseModel):
+    queued: int
+    leased: int
+    done: int
+    failed: int
+    cancelled: int
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "cancelled"]
+    corpus: str | None
+    top_k: int | None
+    items: int
+    counts: JobCounts
+    claims: int = Field(description="Claims checked so far.")
+    claims_per_s: float | None = Field(description="Since the first item finished.")
+    eta_s: float | None = Field(description="Seconds left at the rate so far.")
+    metadata: dict[str, Any]
+    created_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, job: Job, progress: Progress) -> JobOut:
+        states = progress.states
+        finished = states["done"] + states["failed"]
+        left = states["queued"] + states["leased"]
+        rate = eta = None
+        if progress.first_finished and progress.last_finished and finished > 1:
+            seconds = (progress.last_finished - progress.first_finished).total_seconds()
+            if seconds > 0:
+                rate = progress.claims / seconds
+                eta = left * seconds / (finished - 1)
+        return cls(
+            id=job.id,
+            status=job.status,
+            corpus=job.corpus,
+            top_k=job.top_k,
+            items=job.items,
+            counts=JobCounts(**states),
+            claims=progress.claims,
+            claims_per_s=round(rate, 2) if rate is not None else None,
+            eta_s=round(eta, 1) if eta is not None else None,
+            metadata=job.metadata_,
+            created_by=job.created_by,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+
+def job_result_line(body: dict[str, Any], position: int) -> str:
+    """One NDJSON line of a job's results: ``{id, position, check | error}``."""
+    if "check" in body:
+        check = CheckOut.model_validate({**body["check"], "stored": False})
+        body = {"id": body["id"], "check": check.model_dump(mode="json")}
+    return json.dumps({"id": body["id"], "position": position, **body}, ensure_ascii=False)
 
 
 class CorpusCreate(Strict):

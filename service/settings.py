@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(20_000, ge=1, description="Longest response text checked.")
     max_claims_per_request: int = Field(200, ge=1)
 
+    job_workers: int = Field(
+        1, ge=0, description="Job workers inside the service (0: only `claimsieve worker`)."
+    )
+    job_batch: int = Field(16, ge=1, description="Job items a worker checks together.")
+    job_lease_s: float = Field(
+        300.0, gt=0, description="How long a worker holds job items before others may take them."
+    )
+    max_job_items: int = Field(100_000, ge=1, description="Most items one job may hold.")
+
     top_k: int = Field(5, ge=1, le=50, description="Evidence passages per claim.")
     review_threshold: float = Field(0.6, ge=0.0, le=1.0)
     review_lease_s: float = Field(900, gt=0, description="How long a queued claim stays leased.")

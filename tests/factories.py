@@ -159,12 +159,17 @@ def reset(api: Api, initial_keys: set[int]) -> None:
         Corpus,
         CorpusVersion,
         Evidence,
+        Job,
+        JobItem,
+        JobResult,
         Review,
     )
 
     app: Any = api.client.app
     with app.state.sessions() as db:
-        for table in (Evidence, ClaimLease, Review, Claim, Check, Calibration):
+        for table in (JobResult, JobItem, Job, Evidence, ClaimLease, Review, Claim, Check):
+            db.execute(delete(table))
+        for table in (Calibration,):
             db.execute(delete(table))
         db.execute(delete(ApiKey).where(ApiKey.id.not_in(initial_keys)))
         db.execute(update(ApiKey).values(revoked_at=None))

@@ -1,4 +1,4 @@
-"""``claimsieve serve``: the HTTP service."""
+"""``claimsieve serve`` and ``worker``: the HTTP service, and job workers beside it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ def add(commands: Any) -> None:
         "--no-auth", action="store_true", help="no API keys; allowed on a loopback host only"
     )
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "worker", help="check queued job items until stopped (Ctrl-C or SIGTERM)"
+    )
+    worker.add_argument("--batch", type=int, help="items checked together (default: settings)")
+    worker.add_argument("--lease", type=float, help="seconds an item is held (default: settings)")
+    worker.set_defaults(run=_worker)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -43,4 +50,27 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.auth:
         log.warning("authentication is OFF (--no-auth): every caller acts as admin")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from service import components
+    from service.jobs import Worker
+
+    built = components.build(settings)
+    worker = Worker(
+        built.sessions,
+        built.checker,
+        batch=args.batch or settings.job_batch,
+        lease_s=args.lease or settings.job_lease_s,
+    )
+    stop = threading.Event()
+    for sign in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sign, lambda *_: stop.set())
+    log.info("job worker %s is waiting for items", worker.name)
+    worker.run(stop)
+    log.info("job worker %s stopped", worker.name)
     return 0

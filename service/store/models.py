@@ -221,3 +221,63 @@ class Review(Base):
     note: Mapped[str | None] = mapped_column(Text)
     claim_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Job(Base):
+    """A bulk screen submitted over HTTP: items checked by workers, results kept."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))  # queued, running, done, cancelled
+    corpus: Mapped[str | None] = mapped_column(String(100))
+    top_k: Mapped[int | None] = mapped_column(Integer)
+    # Idempotency-Key and the digest of the body it came with: the same pair gives
+    # back the same job, another body with that key is a conflict.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    items: Mapped[int] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobItem(Base):
+    """One item of a job and where it is: queued, leased to a worker, done or failed."""
+
+    __tablename__ = "job_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "position"),
+        UniqueConstraint("job_id", "item_id"),
+        Index("ix_job_items_state", "state", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column()  # {text | claims, prompt?, corpus?, ...}
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    leased_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobResult(Base):
+    """The result of one job item; its key is the item's, so it is written once."""
+
+    __tablename__ = "job_results"
+    __table_args__ = (Index("ix_job_results_job", "job_id", "position"),)
+
+    item_pk: Mapped[int] = mapped_column(
+        ForeignKey("job_items.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column()  # {id, check} or {id, error}
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

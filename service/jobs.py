@@ -1,0 +1,254 @@
+"""Bulk screens as jobs: what a submission may hold, and the worker that checks its items.
+
+A submission is a list of items, each ``{id, text | claims, prompt?, corpus?,
+metadata?}`` (``claimsieve screen`` reads the same rows). Every item is checked
+before anything is written: one that is not an item, too long, or names a
+corpus that does not exist makes the whole submission a 422 naming it.
+
+Workers (threads of the service, or ``claimsieve worker``) lease a batch of
+items of one job from the database (``service.store.jobs``), check them
+together (``Checker.check_many``: one embedder and one verifier call) and record
+each outcome with its lease. The queue lives in the database, so a restart
+loses nothing: an item whose worker died is leased again when its lease runs out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from claims.errors import ClaimsError
+from claims.types import CheckResult
+from service.errors import BadRequestError, ServiceError, UnknownCorpusError
+from service.pipeline import Checker, Screened
+from service.store import corpora as corpus_store
+from service.store import jobs as job_store
+from service.store.exchange import result_json
+from service.store.models import Job, JobItem
+
+log = logging.getLogger("claimsieve")
+
+_ITEM_KEYS = {"id", "text", "claims", "prompt", "corpus", "metadata"}
+
+
+class BadItem(BadRequestError):
+    """An item of a submission (or a row of a screen) that is not one."""
+
+    code = "invalid_item"
+
+
+def item_from_row(row: Any, corpus: str | None = None, max_chars: int | None = None) -> Screened:
+    """A checked item from one submitted row; ``corpus`` for rows that name none.
+
+    Raises:
+        BadItem: Not an object, no id, ``text`` and ``claims`` both or neither, a field of
+            the wrong type, or (with ``max_chars``) a text or claim over the limit.
+    """
+    if not isinstance(row, dict):
+        raise BadItem("an item is a JSON object")
+    unknown = set(row) - _ITEM_KEYS
+    if unknown:
+        raise BadItem(f"unknown fields {sorted(unknown)} (an item has {sorted(_ITEM_KEYS)})")
+    item_id = row.get("id")
+    if not isinstance(item_id, str | int) or isinstance(item_id, bool) or item_id == "":
+        raise BadItem("an item needs an 'id' (a string or an integer)")
+    text, claims = row.get("text"), row.get("claims")
+    if (text is None) == (claims is None):
+        raise BadItem("an item needs 'text' or 'claims', not both")
+    if text is not None and not isinstance(text, str):
+        raise BadItem("'text' must be a string")
+    if claims is not None and not (
+        isinstance(claims, list) and claims and all(isinstance(c, str) for c in claims)
+    ):
+        raise BadItem("'claims' must be a non-empty list of strings")
+    for key in ("prompt", "corpus"):
+        if row.get(key) is not None and not isinstance(row[key], str):
+            raise BadItem(f"'{key}' must be a string")
+    metadata = row.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise BadItem("'metadata' must be an object")
+    if max_chars is not None:
+        for piece in [text] if text is not None else list(claims or []):
+            if len(piece) > max_chars:
+                raise BadItem(f"a text of {len(piece)} characters; the limit is {max_chars}")
+    return Screened(
+        item_id,
+        text,
+        tuple(claims) if claims is not None else None,
+        row.get("prompt"),
+        row.get("corpus") or corpus,
+        metadata,
+    )
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A job as submitted: its items (checked), options, and who sent it."""
+
+    items: list[Screened]
+    corpus: str | None = None
+    top_k: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        """The body's fingerprint, for Idempotency-Key: the same items and options."""
+        body = {
+            "items": [[i.id, i.text, i.claims, i.prompt, i.corpus, i.metadata] for i in self.items],
+            "corpus": self.corpus,
+            "top_k": self.top_k,
+            "metadata": self.metadata,
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def read_items(
+    rows: Sequence[Any], corpus: str | None, max_chars: int, max_items: int, where: str
+) -> list[Screened]:
+    """The items of a submission, every one checked; the first bad one is a 422 naming it.
+
+    ``where`` names a row for the message: ``"line"`` (NDJSON) or ``"item"`` (a JSON list).
+    """
+    if not rows:
+        raise BadItem("the job holds no items")
+    if len(rows) > max_items:
+        raise BadItem(f"the job holds {len(rows)} items; the limit is {max_items}")
+    items: list[Screened] = []
+    seen: set[str] = set()
+    for number, row in enumerate(rows, start=1):
+        try:
+            item = item_from_row(row, corpus, max_chars)
+        except BadItem as exc:
+            raise BadItem(f"{where} {number}: {exc.message}") from exc
+        if str(item.id) in seen:
+            raise BadItem(f"{where} {number}: id {item.id!r} is repeated")
+        seen.add(str(item.id))
+        items.append(item)
+    return items
+
+
+def submit(
+    db: Session, submission: Submission, created_by: str | None, idempotency_key: str | None
+) -> tuple[Job, bool]:
+    """Queue a job (every corpus it names must exist); ``(job, created)``.
+
+    Raises:
+        UnknownCorpusError: An item, or the job, names a corpus that does not exist.
+        ConflictError: The Idempotency-Key was used for another body.
+    """
+    for name in sorted({i.corpus for i in submission.items if i.corpus}):
+        if corpus_store.get_corpus(db, name) is None:
+            raise UnknownCorpusError(f"no corpus named {name!r}")
+    job = Job(
+        id=f"job_{uuid.uuid4().hex}",
+        status="queued",
+        corpus=submission.corpus,
+        top_k=submission.top_k,
+        idempotency_key=idempotency_key,
+        body_sha256=submission.digest(),
+        items=len(submission.items),
+        metadata_=submission.metadata,
+        created_by=created_by,
+    )
+    rows = [
+        JobItem(
+            position=position,
+            item_id=str(item.id),
+            payload={
+                "id": item.id,
+                "text": item.text,
+                "claims": list(item.claims) if item.claims is not None else None,
+                "prompt": item.prompt,
+                "corpus": item.corpus,
+                "metadata": item.metadata,
+            },
+            state="queued",
+            attempts=0,
+            claims=0,
+        )
+        for position, item in enumerate(submission.items)
+    ]
+    return job_store.create_job(db, job, rows)
+
+
+def result_body(item: Screened, found: CheckResult | ClaimsError | ServiceError) -> dict[str, Any]:
+    """An item's result row: ``{id, check}`` (as stored checks are mapped) or ``{id, error}``."""
+    if isinstance(found, ClaimsError | ServiceError):
+        return {"id": item.id, "error": {"code": found.code, "message": found.message}}
+    return {"id": item.id, "check": result_json(found, item.metadata)}
+
+
+class Worker:
+    """Checks job items a batch at a time until told to stop.
+
+    Args:
+        sessions: Database sessions (the queue).
+        checker: The pipeline.
+        name: This worker's name in leases (default: host, process, a random part).
+        batch: Items leased and checked together.
+        lease_s: How long a lease lasts: longer than a batch takes, or it is taken twice.
+        max_attempts: Leases of one item before it fails (its workers kept dying).
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        checker: Checker,
+        name: str | None = None,
+        batch: int = 16,
+        lease_s: float = 300.0,
+        max_attempts: int = 3,
+    ) -> None:
+        self.sessions = sessions
+        self.checker = checker
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.batch = batch
+        self.lease_s = lease_s
+        self.max_attempts = max_attempts
+
+    def run_once(self) -> int:
+        """Lease, check and record one batch; how many items it held (0: nothing to do)."""
+        with self.sessions() as db:
+            leased = job_store.lease_items(
+                db, self.name, self.batch, self.lease_s, self.max_attempts
+            )
+            if not leased:
+                return 0
+            top_k = job_store.get_job(db, leased[0].job_id).top_k
+            pairs = [(row.id, item_from_row(row.payload)) for row in leased]
+        items = [item for _, item in pairs]
+        found = self.checker.check_many(items, top_k)
+        outcomes = [
+            job_store.Outcome(
+                pk,
+                result_body(item, result),
+                0 if isinstance(result, ClaimsError | ServiceError) else len(result.results),
+                "failed" if isinstance(result, ClaimsError | ServiceError) else "done",
+            )
+            for (pk, item), result in zip(pairs, found, strict=True)
+        ]
+        with self.sessions() as db:
+            job_store.finish_items(db, self.name, outcomes)
+        return len(pairs)
+
+    def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
+        """Work until ``stop`` is set; a batch that breaks is logged and left to its lease."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                log.exception(
+                    "job worker %s: a batch failed; its items will be leased again", self.name
+                )
+                busy = 0
+            if not busy:
+                stop.wait(idle_s)
