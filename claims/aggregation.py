@@ -75,15 +75,26 @@ class Standing:
 
 
 def standing(index: int, results: Sequence[ClaimResult]) -> Standing:
-    """A response's standing from its claims' verdicts (a response with no checkworthy
-    claim stands at 0 and last among equals)."""
-    verdicts = [r.verdict for r in results if r.claim.checkworthy and r.verdict is not None]
+    """A response's standing from its claims' verdicts (see :func:`standing_of`)."""
+    return standing_of(
+        index,
+        [
+            (r.verdict.label, r.verdict.confidence)
+            for r in results
+            if r.claim.checkworthy and r.verdict
+        ],
+    )
+
+
+def standing_of(index: int, verdicts: Sequence[tuple[Label, float]]) -> Standing:
+    """A response's standing from the (label, confidence) of its checkworthy claims; one
+    with none stands at 0 and last among equals."""
     if not verdicts:
         return Standing(index, 0.0, 0.0, 0.0, 1.0)
     n = len(verdicts)
-    supported = sum(v.label is Label.SUPPORTED for v in verdicts) / n
-    refuted = sum(v.confidence for v in verdicts if v.label is Label.REFUTED) / n
-    unknown = sum(v.label is Label.NOT_ENOUGH_INFO for v in verdicts) / n
+    supported = sum(label is Label.SUPPORTED for label, _ in verdicts) / n
+    refuted = sum(confidence for label, confidence in verdicts if label is Label.REFUTED) / n
+    unknown = sum(label is Label.NOT_ENOUGH_INFO for label, _ in verdicts) / n
     return Standing(index, supported - refuted, supported, refuted, unknown)
 
 

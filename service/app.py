@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from retrieval.embedders import Embedder
 from service import components
 from service.errors import install_error_handlers, problem
-from service.jobs import Worker
+from service.jobs import Worker, callbacks
 from service.metrics import Metrics, MetricsMiddleware
 from service.routes import checks, corpora, health, jobs, keys, reviews
 from service.settings import Settings, get_settings, is_loopback
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
                     built.checker,
                     batch=settings.job_batch,
                     lease_s=settings.job_lease_s,
+                    callbacks=callbacks(settings),
                 ).run,
                 args=(stop,),
                 name=f"claimsieve-job-worker-{n}",

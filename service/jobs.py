@@ -15,14 +15,19 @@ loses nothing: an item whose worker died is leased again when its lease runs out
 from __future__ import annotations
 
 import hashlib
+import hmac
+import io
 import json
 import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,10 +36,11 @@ from claims.errors import ClaimsError
 from claims.types import CheckResult
 from service.errors import BadRequestError, ServiceError, UnknownCorpusError
 from service.pipeline import Checker, Screened
+from service.settings import Settings
 from service.store import corpora as corpus_store
 from service.store import jobs as job_store
 from service.store.exchange import result_json
-from service.store.models import Job, JobItem
+from service.store.models import Job, JobItem, utcnow
 
 log = logging.getLogger("claimsieve")
 
@@ -99,6 +105,7 @@ class Submission:
     corpus: str | None = None
     top_k: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    callback_url: str | None = None
 
     def digest(self) -> str:
         """The body's fingerprint, for Idempotency-Key: the same items and options."""
@@ -107,6 +114,7 @@ class Submission:
             "corpus": self.corpus,
             "top_k": self.top_k,
             "metadata": self.metadata,
+            "callback_url": self.callback_url,
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -158,19 +166,14 @@ def submit(
         items=len(submission.items),
         metadata_=submission.metadata,
         created_by=created_by,
+        callback_url=submission.callback_url,
+        callback_attempts=0,
     )
     rows = [
         JobItem(
             position=position,
             item_id=str(item.id),
-            payload={
-                "id": item.id,
-                "text": item.text,
-                "claims": list(item.claims) if item.claims is not None else None,
-                "prompt": item.prompt,
-                "corpus": item.corpus,
-                "metadata": item.metadata,
-            },
+            payload=payload(item),
             state="queued",
             attempts=0,
             claims=0,
@@ -180,11 +183,171 @@ def submit(
     return job_store.create_job(db, job, rows)
 
 
+def payload(item: Screened) -> dict[str, Any]:
+    """An item as the row it came from (``item_from_row`` reads it back)."""
+    return {
+        "id": item.id,
+        "text": item.text,
+        "claims": list(item.claims) if item.claims is not None else None,
+        "prompt": item.prompt,
+        "corpus": item.corpus,
+        "metadata": item.metadata,
+    }
+
+
 def result_body(item: Screened, found: CheckResult | ClaimsError | ServiceError) -> dict[str, Any]:
     """An item's result row: ``{id, check}`` (as stored checks are mapped) or ``{id, error}``."""
     if isinstance(found, ClaimsError | ServiceError):
         return {"id": item.id, "error": {"code": found.code, "message": found.message}}
     return {"id": item.id, "check": result_json(found, item.metadata)}
+
+
+class Tally:
+    """What a screen or a job found, from its result rows: counts and factuality per item."""
+
+    def __init__(self) -> None:
+        self.items = self.failed = self.claims = self.flagged = 0
+        self.verdicts: Counter[str] = Counter()
+        self.factuality: list[float] = []
+
+    def count(self, row: dict[str, Any]) -> None:
+        """Add one result row (``{id, check}`` or ``{id, error}``)."""
+        self.items += 1
+        if "error" in row:
+            self.failed += 1
+            return
+        claims, summary = row["check"]["claims"], row["check"]["summary"]
+        self.claims += len(claims)
+        self.flagged += summary["flagged"]
+        self.verdicts.update(c["verdict"] for c in claims if c["verdict"])
+        if summary["factuality"] is not None:
+            self.factuality.append(summary["factuality"])
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "items": self.items,
+            "failed": self.failed,
+            "claims": self.claims,
+            "verdicts": dict(sorted(self.verdicts.items())),
+            "flagged_share": round(self.flagged / self.claims, 4) if self.claims else None,
+        }
+
+    def histogram(self) -> bytes:
+        """A small PNG: how many items have each share of supported claims."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+
+        figure, axes = plt.subplots(figsize=(5, 3), dpi=100)
+        axes.hist(self.factuality, bins=10, range=(0, 1), color="#4c72b0", edgecolor="white")
+        axes.set_xlabel("factuality (supported ÷ checkworthy claims)")
+        axes.set_ylabel("items")
+        axes.set_title(f"factuality of {len(self.factuality)} screened responses")
+        figure.tight_layout()
+        picture = io.BytesIO()
+        figure.savefig(picture, format="png")
+        plt.close(figure)
+        return picture.getvalue()
+
+
+def tally(db: Session, job_id: str) -> Tally:
+    """The tally of a job's results so far."""
+    found = Tally()
+    for row in job_store.all_results(db, job_id):
+        found.count(row.body)
+    return found
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``Claimsieve-Signature`` header of a callback: ``t=<unix seconds>,v1=<hex>``,
+    where v1 is HMAC-SHA256 under the secret of ``"<t>." + body``. A receiver recomputes
+    it, compares in constant time, and refuses an old ``t`` (a replay)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """How finished jobs are told to their callback URL.
+
+    Args:
+        secret: Signs every body (``Claimsieve-Signature``).
+        attempts: Tries before the callback is given up (``failed``).
+        backoff_s: Wait after the first failed try; doubled after each, at most an hour.
+        timeout_s: Per try.
+    """
+
+    secret: str
+    attempts: int = 8
+    backoff_s: float = 5.0
+    timeout_s: float = 10.0
+
+    def deliver_one(self, sessions: sessionmaker[Session]) -> bool:
+        """Send the callback of one finished job that is due; whether there was one."""
+        import httpx
+
+        with sessions() as db:
+            job = job_store.take_callback(db, hold_s=self.timeout_s + 30)
+            if job is None:
+                return False
+            body = json.dumps(callback_body(db, job), ensure_ascii=False).encode()
+            job_id, url, tried = job.id, job.callback_url or "", job.callback_attempts
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "claimsieve",
+            "Claimsieve-Event": "job.finished",
+            "Claimsieve-Delivery": f"{job_id}.{tried + 1}",
+            "Claimsieve-Signature": sign(self.secret, int(time.time()), body),
+        }
+        error: str | None = None
+        try:
+            answer = httpx.post(url, content=body, headers=headers, timeout=self.timeout_s)
+            if not answer.is_success:
+                error = f"HTTP {answer.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        retry_at = None
+        if error is not None and tried + 1 < self.attempts:
+            wait = min(self.backoff_s * 2**tried, 3600.0)
+            retry_at = utcnow() + timedelta(seconds=wait)
+            log.warning("callback of %s failed (%s); next try in %.1f s", job_id, error, wait)
+        elif error is not None:
+            log.error("callback of %s failed %d times; giving up: %s", job_id, tried + 1, error)
+        with sessions() as db:
+            job_store.callback_tried(db, job_id, error, retry_at)
+        return True
+
+
+def callbacks(settings: Settings) -> Callbacks | None:
+    """The callbacks the settings allow (``None`` without a secret: jobs cannot ask for one)."""
+    if settings.callback_secret is None:
+        return None
+    return Callbacks(
+        settings.callback_secret.get_secret_value(),
+        settings.callback_attempts,
+        settings.callback_backoff_s,
+    )
+
+
+def callback_body(db: Session, job: Job) -> dict[str, Any]:
+    """What a finished job's callback says: the job, its counts and the summary of results."""
+    progress = job_store.progress(db, job.id)
+    return {
+        "event": "job.finished",
+        "job": {
+            "id": job.id,
+            "status": job.status,
+            "items": job.items,
+            "counts": progress.states,
+            "claims": progress.claims,
+            "metadata": job.metadata_,
+            "created_at": job.created_at.isoformat(),
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        },
+        "summary": tally(db, job.id).summary(),
+        "results": f"/v1/jobs/{job.id}/results",
+    }
 
 
 class Worker:
@@ -197,6 +360,7 @@ class Worker:
         batch: Items leased and checked together.
         lease_s: How long a lease lasts: longer than a batch takes, or it is taken twice.
         max_attempts: Leases of one item before it fails (its workers kept dying).
+        callbacks: Tells finished jobs' callback URLs (``None``: leaves them pending).
     """
 
     def __init__(
@@ -207,6 +371,7 @@ class Worker:
         batch: int = 16,
         lease_s: float = 300.0,
         max_attempts: int = 3,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self.sessions = sessions
         self.checker = checker
@@ -214,6 +379,7 @@ class Worker:
         self.batch = batch
         self.lease_s = lease_s
         self.max_attempts = max_attempts
+        self.callbacks = callbacks
 
     def run_once(self) -> int:
         """Lease, check and record one batch; how many items it held (0: nothing to do)."""
@@ -245,6 +411,8 @@ class Worker:
         while not stop.is_set():
             try:
                 busy = self.run_once()
+                if self.callbacks is not None:
+                    busy += self.callbacks.deliver_one(self.sessions)
             except Exception:
                 log.exception(
                     "job worker %s: a batch failed; its items will be leased again", self.name

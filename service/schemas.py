@@ -243,6 +243,12 @@ class JobCreate(Strict):
     corpus: str | None = Field(None, description="Corpus of the items that name none.")
     options: JobOptions = Field(default_factory=JobOptions)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    callback_url: str | None = Field(
+        None,
+        max_length=2000,
+        pattern=r"^https?://[^\s]+$",
+        description="POSTed a signed summary when the job ends (needs CLAIMSIEVE_CALLBACK_SECRET)",
+    )
 
 
 class JobCounts(BaseModel):
@@ -298,12 +304,28 @@ class JobOut(BaseModel):
         )
 
 
+class JobSummaryOut(BaseModel):
+    items: int = Field(description="Items finished.")
+    failed: int
+    claims: int
+    verdicts: dict[str, int]
+    flagged_share: float | None
+    seconds: float | None = Field(description="From the first lease to the end (or now).")
+
+
+def job_result(body: dict[str, Any]) -> dict[str, Any]:
+    """A result row as the API gives it: ``{id, check}`` (a check's answer, not stored) or
+    ``{id, error}``; from a job's stored row or ``claimsieve screen``."""
+    if "check" not in body:
+        return body
+    check = CheckOut.model_validate({**body["check"], "stored": False})
+    return {"id": body["id"], "check": check.model_dump(mode="json")}
+
+
 def job_result_line(body: dict[str, Any], position: int) -> str:
     """One NDJSON line of a job's results: ``{id, position, check | error}``."""
-    if "check" in body:
-        check = CheckOut.model_validate({**body["check"], "stored": False})
-        body = {"id": body["id"], "check": check.model_dump(mode="json")}
-    return json.dumps({"id": body["id"], "position": position, **body}, ensure_ascii=False)
+    row = job_result(body)
+    return json.dumps({"id": row["id"], "position": position, **row}, ensure_ascii=False)
 
 
 class CorpusCreate(Strict):

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
         300.0, gt=0, description="How long a worker holds job items before others may take them."
     )
     max_job_items: int = Field(100_000, ge=1, description="Most items one job may hold.")
+    callback_secret: SecretStr | None = Field(
+        None,
+        description="Signs job callbacks (HMAC-SHA256); jobs may name a callback_url only "
+        "when it is set.",
+    )
+    callback_attempts: int = Field(8, ge=1, description="Tries of a job callback.")
+    callback_backoff_s: float = Field(
+        5.0, gt=0, description="Wait after a failed callback; doubled after each, at most 1 h."
+    )
 
     top_k: int = Field(5, ge=1, le=50, description="Evidence passages per claim.")
     review_threshold: float = Field(0.6, ge=0.0, le=1.0)

@@ -31,6 +31,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("callback_url", sa.String(length=2000), nullable=True),
+        sa.Column("callback_state", sa.String(length=20), nullable=True),
+        sa.Column("callback_attempts", sa.Integer(), nullable=False),
+        sa.Column("callback_next_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("callback_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("idempotency_key"),
     )
@@ -54,6 +59,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("job_id", "item_id"),
     )
     op.create_index("ix_job_items_state", "job_items", ["state", "lease_until"])
+    op.create_index("ix_jobs_callback", "jobs", ["callback_state", "callback_next_at"])
     op.create_table(
         "job_results",
         sa.Column("item_pk", sa.Integer(), autoincrement=False, nullable=False),
@@ -71,6 +77,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_job_results_job", table_name="job_results")
     op.drop_table("job_results")
+    op.drop_index("ix_jobs_callback", table_name="jobs")
     op.drop_index("ix_job_items_state", table_name="job_items")
     op.drop_table("job_items")
     op.drop_table("jobs")

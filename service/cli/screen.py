@@ -6,11 +6,14 @@ row in, in the order read: ``{id, check}`` (the API's answer, not stored) or
 long, an unknown corpus). A row that is not an item (bad JSON, no id, a repeated
 id) stops the run before anything is checked, each named by its line. Items are
 checked a batch at a time (``Checker.check_many``: one embedder call and one
-verifier call per batch and corpus). A rerun skips every id already in OUT, so
-a run stopped at any point goes on where it was; a line cut short by a crash
-is dropped first. At the end, of all of OUT: a summary (items, claims, verdicts,
-flagged share; this run's claims/s) printed and written beside it
-(``OUT.summary.json``), and a histogram of factuality (``OUT.factuality.png``).
+verifier call per batch and corpus), in this process, in ``--workers`` processes
+(each loads the models once), or on a Ray cluster (``--ray``). A rerun skips
+every id already in OUT, so a run stopped at any point goes on where it was; a
+line cut short by a crash is dropped first. At the end, of all of OUT: a summary
+(items, claims, verdicts, flagged share; this run's claims/s) printed and
+written beside it (``OUT.summary.json``), a histogram of factuality
+(``OUT.factuality.png``) and, with ``--rank``, the responses to each prompt
+ranked (``OUT.ranking.jsonl``) with DPO pairs (``OUT.pairs.jsonl``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ import json
 import os
 import sys
 import time
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,57 +39,34 @@ def add(commands: Any) -> None:
     screen.add_argument("--batch", type=int, default=16, help="items checked together")
     screen.add_argument("--corpus", help="corpus of the rows that name none")
     screen.add_argument("--top-k", type=int, default=None, help="evidence passages per claim")
+    screen.add_argument(
+        "--workers", type=int, default=1, help="processes checking batches (each loads the models)"
+    )
+    screen.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="check on a Ray cluster ('auto', 'ray://host:10001', or 'local' to start one here); "
+        "needs pip install 'claimsieve[ray]'",
+    )
+    screen.add_argument(
+        "--rank", action="store_true", help="rank the responses to each prompt, write DPO pairs"
+    )
     screen.set_defaults(run=_screen)
 
 
-class BadRow(ValueError):
-    """A row of the input that is not an item (its line number and why)."""
-
-
 def read_items(path: Path, corpus: str | None) -> Iterator[tuple[int, Any]]:
-    """``(line number, Screened item or BadRow)`` for each non-blank line of ``path``."""
-    from service.pipeline import Screened
+    """``(line number, Screened item or BadItem)`` for each non-blank line of ``path``."""
+    from service.jobs import BadItem, item_from_row
 
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise BadRow("a row is a JSON object")
-                item_id = row.get("id")
-                if not isinstance(item_id, str | int) or isinstance(item_id, bool):
-                    raise BadRow("a row needs an 'id' (a string or an integer)")
-                text, claims = row.get("text"), row.get("claims")
-                if (text is None) == (claims is None):
-                    raise BadRow("a row needs 'text' or 'claims', not both")
-                if text is not None and not isinstance(text, str):
-                    raise BadRow("'text' must be a string")
-                if claims is not None and not (
-                    isinstance(claims, list) and claims and all(isinstance(c, str) for c in claims)
-                ):
-                    raise BadRow("'claims' must be a non-empty list of strings")
-                for key in ("prompt", "corpus"):
-                    if row.get(key) is not None and not isinstance(row[key], str):
-                        raise BadRow(f"'{key}' must be a string")
-                metadata = row.get("metadata") or {}
-                if not isinstance(metadata, dict):
-                    raise BadRow("'metadata' must be an object")
-                yield (
-                    number,
-                    Screened(
-                        item_id,
-                        text,
-                        tuple(claims) if claims is not None else None,
-                        row.get("prompt"),
-                        row.get("corpus") or corpus,
-                        metadata,
-                    ),
-                )
+                yield number, item_from_row(json.loads(line), corpus)
             except json.JSONDecodeError as exc:
-                yield number, BadRow(f"not valid JSON ({exc.msg})")
-            except BadRow as exc:
+                yield number, BadItem(f"not valid JSON ({exc.msg})")
+            except BadItem as exc:
                 yield number, exc
 
 
@@ -110,21 +89,22 @@ def done_ids(out: Path) -> set[str]:
 def _screen(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from service import components
+    from service.jobs import BadItem, Tally
+    from service.schemas import job_result
 
     if not args.input.is_file():
         print(f"error: {args.input}: no such file", file=sys.stderr)
         return 1
-    if args.batch < 1:
-        print("error: --batch must be at least 1", file=sys.stderr)
+    if args.batch < 1 or args.workers < 1:
+        print("error: --batch and --workers must be at least 1", file=sys.stderr)
         return 2
     # The whole file is read first: a bad row stops the run before anything is written.
     items, bad, seen = [], 0, set()
     for number, item in read_items(args.input, args.corpus):
-        if not isinstance(item, BadRow) and str(item.id) in seen:
-            item = BadRow(f"id {item.id!r} is repeated")
-        if isinstance(item, BadRow):
-            print(f"error: {args.input}:{number}: {item}", file=sys.stderr)
+        if not isinstance(item, BadItem) and str(item.id) in seen:
+            item = BadItem(f"id {item.id!r} is repeated")
+        if isinstance(item, BadItem):
+            print(f"error: {args.input}:{number}: {item.message}", file=sys.stderr)
             bad += 1
             continue
         seen.add(str(item.id))
@@ -136,95 +116,168 @@ def _screen(args: argparse.Namespace, settings: Settings) -> int:
     todo = [item for item in items if str(item.id) not in skip]
     if len(items) - len(todo):
         print(f"{len(items) - len(todo)} items already in {args.out}: skipped", file=sys.stderr)
-    checker = components.build(settings).checker
-    tally, claims = Tally(), 0
+    batches = [todo[start : start + args.batch] for start in range(0, len(todo), args.batch)]
+    if args.ray:
+        from service.cli import on_ray
+
+        checked = on_ray.checked(batches, args.ray, args.workers, settings, args.top_k)
+    else:
+        checked = _checked(batches, args.workers, settings, args.top_k)
+    claims = 0
     started = time.perf_counter()
     with (
         args.out.open("a", encoding="utf-8") as out,
         tqdm(total=len(todo), desc="screen", unit="item", file=sys.stderr) as bar,
     ):
-        for start in range(0, len(todo), args.batch):
-            batch = todo[start : start + args.batch]
-            for item, found in zip(batch, checker.check_many(batch, args.top_k), strict=True):
-                out.write(json.dumps(tally.row(item, found), ensure_ascii=False) + "\n")
-                claims += 0 if isinstance(found, Exception) else len(found.results)
+        for rows in checked:
+            for row in map(job_result, rows):
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                claims += len(row["check"]["claims"]) if "check" in row else 0
             out.flush()
             os.fsync(out.fileno())  # a batch written is a batch kept
-            bar.update(len(batch))
+            bar.update(len(rows))
             bar.set_postfix(claims_per_s=f"{claims / (time.perf_counter() - started):.1f}")
     seconds = time.perf_counter() - started
     # The summary is of the whole output: this run and the runs it resumed.
-    with args.out.open(encoding="utf-8") as rows:
-        for line in rows:
-            tally.count(json.loads(line))
+    tally = Tally()
+    with args.out.open(encoding="utf-8") as lines:
+        rows_out = [json.loads(line) for line in lines]
+    for row in rows_out:
+        tally.count(row)
     picture = args.out.with_suffix(".factuality.png")
-    tally.histogram(picture)
+    picture.write_bytes(tally.histogram())
+    written = [str(picture)]
+    if args.rank:
+        written += _write_rankings(rows_out, args.out)
     summary = args.out.with_suffix(".summary.json")
     this_run = {
         "items": len(todo),
         "claims": claims,
+        "workers": args.workers,
+        "ray": args.ray,
         "seconds": round(seconds, 1),
         "claims_per_s": round(claims / seconds, 2) if seconds else None,
     }
     report = json.dumps({**tally.summary(), "this_run": this_run}, indent=2)
     summary.write_text(report + "\n", encoding="utf-8")
     print(report, file=sys.stderr)
-    print(f"wrote {args.out}, {summary} and {picture}", file=sys.stderr)
+    print(f"wrote {args.out}, {summary}, {', '.join(written)}", file=sys.stderr)
     return 0
 
 
-class Tally:
-    """What a screen found, from its output rows: counts and factuality per item."""
+def _checked(
+    batches: Sequence[Sequence[Any]], workers: int, settings: Settings, top_k: int | None
+) -> Iterator[list[dict[str, Any]]]:
+    """The result rows of each batch, in order: here, or in ``workers`` processes (the
+    models are loaded before this returns, here or in each process)."""
+    from service import components
 
-    def __init__(self) -> None:
-        self.items = self.failed = self.claims = self.flagged = 0
-        self.verdicts: Counter[str] = Counter()
-        self.factuality: list[float] = []
+    checker = components.build(settings).checker  # also builds the default corpus once
+    if workers == 1:
+        return (_rows_of(checker, batch, top_k) for batch in batches)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    def row(self, item: Any, found: Any) -> dict[str, Any]:
-        """The output row of one item."""
-        from claims.errors import ClaimsError
-        from service.errors import ServiceError
-        from service.schemas import CheckOut
+    del checker
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_process,
+        initargs=(settings, max(1, (os.cpu_count() or 1) // workers)),
+    )
+    # Every process loads its models before the clock starts.
+    list(pool.map(_ready, range(workers)))
+    return _closing(pool, pool.map(_check_in_process, batches, [top_k] * len(batches)))
 
-        if isinstance(found, ClaimsError | ServiceError):
-            return {"id": item.id, "error": {"code": found.code, "message": found.message}}
-        check = CheckOut.from_result(found, item.metadata).model_dump(mode="json")
-        return {"id": item.id, "check": check}
 
-    def count(self, row: dict[str, Any]) -> None:
-        self.items += 1
-        if "error" in row:
-            self.failed += 1
-            return
-        claims, summary = row["check"]["claims"], row["check"]["summary"]
-        self.claims += len(claims)
-        self.flagged += summary["flagged"]
-        self.verdicts.update(c["verdict"] for c in claims if c["verdict"])
-        if summary["factuality"] is not None:
-            self.factuality.append(summary["factuality"])
+def _closing(pool: Any, rows: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    with pool:
+        yield from rows
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "items": self.items,
-            "failed": self.failed,
-            "claims": self.claims,
-            "verdicts": dict(sorted(self.verdicts.items())),
-            "flagged_share": round(self.flagged / self.claims, 4) if self.claims else None,
-        }
 
-    def histogram(self, path: Path) -> None:
-        """A small PNG: how many items have each share of supported claims."""
-        import matplotlib
+def _rows_of(checker: Any, batch: Sequence[Any], top_k: int | None) -> list[dict[str, Any]]:
+    from service.jobs import result_body
 
-        matplotlib.use("Agg")
-        from matplotlib import pyplot as plt
+    return [
+        result_body(item, found)
+        for item, found in zip(batch, checker.check_many(batch, top_k), strict=True)
+    ]
 
-        figure, axes = plt.subplots(figsize=(5, 3), dpi=100)
-        axes.hist(self.factuality, bins=10, range=(0, 1), color="#4c72b0", edgecolor="white")
-        axes.set_xlabel("factuality (supported ÷ checkworthy claims)")
-        axes.set_ylabel("items")
-        axes.set_title(f"factuality of {len(self.factuality)} screened responses")
-        figure.tight_layout()
-        figure.savefig(path)
-        plt.close(figure)
+
+_PROCESS_CHECKER: Any = None
+
+
+def _start_process(settings: Settings, threads: int) -> None:
+    """A worker process: its share of the cores, and the models loaded once."""
+    import torch
+
+    from service import components
+
+    global _PROCESS_CHECKER
+    torch.set_num_threads(threads)
+    _PROCESS_CHECKER = components.build(settings).checker
+
+
+def _ready(_: int) -> bool:
+    time.sleep(0.5)  # long enough that every process takes one
+    return _PROCESS_CHECKER is not None
+
+
+def _check_in_process(batch: Sequence[Any], top_k: int | None) -> list[dict[str, Any]]:
+    return _rows_of(_PROCESS_CHECKER, batch, top_k)
+
+
+def _write_rankings(rows: Sequence[dict[str, Any]], out: Path) -> list[str]:
+    """Rank the checked responses to each prompt (two or more); write rankings and pairs."""
+    from claims.aggregation import preference_pairs, rank, standing_of
+    from claims.types import Label
+
+    by_prompt: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if "check" in row and row["check"]["prompt"] and row["check"]["text"] is not None:
+            by_prompt.setdefault(row["check"]["prompt"], []).append(row)
+    rankings, pairs = out.with_suffix(".ranking.jsonl"), out.with_suffix(".pairs.jsonl")
+    with (
+        rankings.open("w", encoding="utf-8") as ranked_out,
+        pairs.open("w", encoding="utf-8") as pairs_out,
+    ):
+        for prompt, group in by_prompt.items():
+            if len(group) < 2:
+                continue
+            standings = [
+                standing_of(
+                    n,
+                    [
+                        (Label(c["verdict"]), c["confidence"])
+                        for c in row["check"]["claims"]
+                        if c["checkworthy"] and c["verdict"]
+                    ],
+                )
+                for n, row in enumerate(group)
+            ]
+            ranked = rank(standings)
+            entry = {
+                "prompt": prompt,
+                "ranked": [
+                    {
+                        "id": group[s.index]["id"],
+                        "score": round(s.score, 4),
+                        "supported": round(s.supported, 4),
+                        "refuted": round(s.refuted, 4),
+                        "unknown": round(s.unknown, 4),
+                    }
+                    for s in ranked
+                ],
+            }
+            ranked_out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            for chosen, rejected, margin in preference_pairs(ranked):
+                pair = {
+                    "prompt": prompt,
+                    "chosen": group[chosen.index]["check"]["text"],
+                    "rejected": group[rejected.index]["check"]["text"],
+                    "margin": round(margin, 4),
+                    "chosen_id": group[chosen.index]["id"],
+                    "rejected_id": group[rejected.index]["id"],
+                }
+                pairs_out.write(json.dumps(pair, ensure_ascii=False) + "\n")
+    return [str(rankings), str(pairs)]

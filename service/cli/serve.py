@@ -58,7 +58,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import threading
 
     from service import components
-    from service.jobs import Worker
+    from service.jobs import Worker, callbacks
 
     built = components.build(settings)
     worker = Worker(
@@ -66,6 +66,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         built.checker,
         batch=args.batch or settings.job_batch,
         lease_s=args.lease or settings.job_lease_s,
+        callbacks=callbacks(settings),
     )
     stop = threading.Event()
     for sign in (signal.SIGINT, signal.SIGTERM):

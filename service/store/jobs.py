@@ -11,7 +11,7 @@ key: written once, whoever crashed when.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -242,6 +242,12 @@ def _close_if_finished(db: Session, job_id: str, now: datetime) -> None:
     job = db.get(Job, job_id)
     if job is not None and not open_items and job.status in ("queued", "running"):
         job.status, job.finished_at = "done", now
+        _callback_due(job, now)
+
+
+def _callback_due(job: Job, now: datetime) -> None:
+    if job.callback_url:
+        job.callback_state, job.callback_next_at, job.callback_attempts = "pending", now, 0
 
 
 def cancel_job(db: Session, job_id: str) -> Job:
@@ -254,6 +260,7 @@ def cancel_job(db: Session, job_id: str) -> Job:
             .values(state="cancelled", leased_by=None, lease_until=None)
         )
         job.status, job.finished_at = "cancelled", utcnow()
+        _callback_due(job, job.finished_at)
         db.commit()
     return job
 
@@ -273,6 +280,7 @@ def retry_failed(db: Session, job_id: str) -> int:
         .values(state="queued", attempts=0, error=None, finished_at=None, claims=0)
     )
     job.status, job.finished_at = "running", None
+    job.callback_state = job.callback_next_at = None  # told again when it ends again
     db.commit()
     return len(failed)
 
@@ -298,3 +306,54 @@ def results(db: Session, job_id: str, after: int = -1, limit: int = 1000) -> lis
     if pending is not None:
         query = query.where(JobResult.position < pending)
     return list(db.scalars(query))
+
+
+def all_results(db: Session, job_id: str) -> Iterator[JobResult]:
+    """Every result of a job, finished or not in order, read a page at a time."""
+    yield from db.scalars(
+        select(JobResult)
+        .where(JobResult.job_id == job_id)
+        .order_by(JobResult.position)
+        .execution_options(yield_per=500)
+    )
+
+
+def take_callback(db: Session, hold_s: float) -> Job | None:
+    """A finished job whose callback is due, held for ``hold_s`` (against other workers)
+    by moving its next try forward; ``None`` when none is due."""
+    now = utcnow()
+    due = (
+        select(Job.id, Job.callback_next_at)
+        .where(Job.callback_state == "pending", Job.callback_next_at <= now)
+        .order_by(Job.callback_next_at)
+        .limit(1)
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    found = db.execute(due).first()
+    if found is None:
+        db.rollback()
+        return None
+    held = db.execute(
+        update(Job)
+        .where(Job.id == found.id, Job.callback_next_at == found.callback_next_at)
+        .values(callback_next_at=now + timedelta(seconds=hold_s))
+    )
+    db.commit()
+    if held.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return db.get(Job, found.id)
+
+
+def callback_tried(db: Session, job_id: str, error: str | None, retry_at: datetime | None) -> None:
+    """Record a try: sent (``error`` None), to be tried again at ``retry_at``, or given up."""
+    job = get_job(db, job_id)
+    job.callback_attempts += 1
+    job.callback_error = error
+    if error is None:
+        job.callback_state, job.callback_next_at = "sent", None
+    elif retry_at is None:
+        job.callback_state, job.callback_next_at = "failed", None
+    else:
+        job.callback_next_at = retry_at
+    db.commit()

@@ -227,6 +227,7 @@ class Job(Base):
     """A bulk screen submitted over HTTP: items checked by workers, results kept."""
 
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_callback", "callback_state", "callback_next_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     status: Mapped[str] = mapped_column(String(20))  # queued, running, done, cancelled
@@ -242,6 +243,12 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A URL told when the job ends: pending until it answers 2xx, failed after the last try.
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
+    callback_state: Mapped[str | None] = mapped_column(String(20))  # pending, sent, failed
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    callback_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    callback_error: Mapped[str | None] = mapped_column(Text)
 
 
 class JobItem(Base):

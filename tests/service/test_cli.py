@@ -104,12 +104,40 @@ def test_corpus_add_then_check_with_the_real_models(
     assert main(["check", text]) == 0
     table = capsys.readouterr().out
     assert "REFUTED" in table and "reason date_mismatch" in table and "factuality 0.50" in table
-    # The same text screened in bulk gets the same verdicts.
+    # The same text screened in bulk gets the same verdicts: here, in two processes, and
+    # on a local Ray cluster with two actors; its false twin ranks below it.
+    twin = "The Eiffel Tower was completed in 1889. Marie Curie was born in Warsaw."
     rows = tmp_path / "in.jsonl"
-    rows.write_text(json.dumps({"id": "r1", "text": text}) + "\n")
-    assert main(["screen", str(rows), "-o", str(tmp_path / "out.jsonl")]) == 0
-    (screened,) = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert [c["verdict"] for c in screened["check"]["claims"]] == verdicts
+    rows.write_text(
+        json.dumps({"id": "r1", "text": text, "prompt": "Tell me about Paris and Warsaw"})
+        + "\n"
+        + json.dumps({"id": "r2", "text": twin, "prompt": "Tell me about Paris and Warsaw"})
+        + "\n"
+        + json.dumps({"id": "r3", "claims": ["Marie Curie was born in Paris."]})
+        + "\n"
+    )
+    runs = {
+        "here": ["--rank"],
+        "processes": ["--workers", "2", "--batch", "1"],
+        "ray": ["--ray", "local", "--workers", "2", "--batch", "1"],
+    }
+    found = {}
+    for run, flags in runs.items():
+        out = tmp_path / f"{run}.jsonl"
+        assert main(["screen", str(rows), "-o", str(out), *flags]) == 0, run
+        screened = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [r["id"] for r in screened] == ["r1", "r2", "r3"], run
+        found[run] = [[c["verdict"] for c in r["check"]["claims"]] for r in screened]
+    assert found["here"][0] == verdicts and found["here"][1] == ["SUPPORTED", "SUPPORTED"]
+    assert found["processes"] == found["here"] and found["ray"] == found["here"]
+    (ranking,) = [
+        json.loads(line) for line in (tmp_path / "here.ranking.jsonl").read_text().splitlines()
+    ]
+    assert [r["id"] for r in ranking["ranked"]] == ["r2", "r1"]
+    (pair,) = [
+        json.loads(line) for line in (tmp_path / "here.pairs.jsonl").read_text().splitlines()
+    ]
+    assert (pair["chosen"], pair["rejected"]) == (twin, text) and pair["margin"] > 0
 
     assert main(["corpus", "delete-document", "facts", "curie", "ghost"]) == 0
     captured = capsys.readouterr()

@@ -3,15 +3,19 @@ bad submissions change nothing; two workers never take the same item."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from service import jobs
 from service.store import db as store_db
 from service.store import jobs as job_store
 from service.store.models import Job, JobItem, JobResult
@@ -222,3 +226,73 @@ def test_results_wait_for_the_items_before_them_so_a_cursor_skips_nothing(queue)
         assert job_store.finish_items(db, "slow", late) == 1
         assert [r.position for r in job_store.results(db, "job_t", after=-1, limit=2)] == [0, 1]
         assert [r.position for r in job_store.results(db, "job_t", after=1)] == [2, 3]
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """A callback receiver on loopback: fails the first try, takes the second."""
+
+    calls: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.calls.append((dict(self.headers), body))
+        self.send_response(500 if len(self.calls) == 1 else 204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_finished_job_tells_its_callback_signed_and_tries_again(queue) -> None:
+    _Receiver.calls = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    sessions = queue(2)
+    with sessions() as db:
+        job = job_store.get_job(db, "job_t")
+        job.callback_url, job.metadata_ = url, {"run": 7}
+        db.commit()
+        leased = job_store.lease_items(db, "w", 5, 60)
+        outcomes = [
+            job_store.Outcome(
+                i.id, {"id": i.item_id, "error": {"code": "x", "message": "m"}}, 0, "failed"
+            )
+            for i in leased
+        ]
+        job_store.finish_items(db, "w", outcomes)
+    callbacks = jobs.Callbacks("s3cret", attempts=3, backoff_s=0.05)
+    try:
+        assert callbacks.deliver_one(sessions)  # 500: tried again after the backoff
+        assert not callbacks.deliver_one(sessions)  # not due yet
+        time.sleep(0.1)
+        assert callbacks.deliver_one(sessions)
+        assert not callbacks.deliver_one(sessions)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(_Receiver.calls) == 2
+    headers, body = _Receiver.calls[1]
+    stamp, mac = headers["Claimsieve-Signature"].split(",")
+    expected = hmac.new(b"s3cret", f"{stamp[2:]}.".encode() + body, hashlib.sha256).hexdigest()
+    assert mac == f"v1={expected}" and headers["Claimsieve-Delivery"] == "job_t.2"
+    sent = json.loads(body)
+    assert sent["job"]["id"] == "job_t" and sent["job"]["metadata"] == {"run": 7}
+    assert sent["summary"]["items"] == 2 and sent["summary"]["failed"] == 2
+    with sessions() as db:
+        job = job_store.get_job(db, "job_t")
+        assert (job.callback_state, job.callback_attempts) == ("sent", 2)
+
+
+def test_a_callback_needs_the_services_secret_and_a_summary_is_served(api: Api) -> None:
+    headers = api.headers("pipeline")
+    body = {"items": ITEMS[:1], "callback_url": "http://127.0.0.1:9/hook"}
+    assert_problem(api.client.post("/v1/jobs", json=body, headers=headers), 422, "callbacks_off")
+    assert _job_rows(api) == 0
+    job_id = api.client.post("/v1/jobs", json={"items": ITEMS[:2]}, headers=headers).json()["id"]
+    _until_finished(api, job_id)
+    summary = api.client.get(f"/v1/jobs/{job_id}/summary", headers=headers).json()
+    assert summary["items"] == 2 and summary["failed"] == 0 and summary["claims"] >= 2
+    assert sum(summary["verdicts"].values()) <= summary["claims"] and summary["seconds"] >= 0
+    picture = api.client.get(f"/v1/jobs/{job_id}/factuality.png", headers=headers)
+    assert picture.headers["content-type"] == "image/png" and picture.content[:4] == b"\x89PNG"
