@@ -89,9 +89,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _served(settings: Any) -> tuple[Any, Callable[[], dict[str, Any]], Callable[[], None]]:
-    """The app on a loopback port; a function that posts the response; one that stops it."""
-    import httpx
+def serve(settings: Any) -> tuple[Any, str, Callable[[], None]]:
+    """The app (no auth) on a loopback port in a thread: the app, its URL, a stop function."""
     import uvicorn
 
     from service.app import create_app
@@ -103,7 +102,20 @@ def _served(settings: Any) -> tuple[Any, Callable[[], dict[str, Any]], Callable[
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return app, f"http://127.0.0.1:{port}", stop
+
+
+def _served(settings: Any) -> tuple[Any, Callable[[], dict[str, Any]], Callable[[], None]]:
+    """The app on a loopback port; a function that posts the response; one that stops it."""
+    import httpx
+
+    app, url, stop_server = serve(settings)
+    client = httpx.Client(base_url=url, timeout=120)
     body = {"text": RESPONSE, "options": {"timings": True}}
 
     def post() -> dict[str, Any]:
@@ -113,8 +125,7 @@ def _served(settings: Any) -> tuple[Any, Callable[[], dict[str, Any]], Callable[
 
     def stop() -> None:
         client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+        stop_server()
 
     return app.state.checker, post, stop
 

@@ -334,7 +334,9 @@ class FeatureExtractor:
         top = [sentences[:TOP_SENTENCES] for sentences in aligned]
         read = [_compared(sentences) for sentences in aligned]
         titles = {s.passage.title for per_claim in top for s in per_claim}
-        titles |= {_context(s) for per_claim in read for s in per_claim}
+        # Contexts of the top sentences too: rescoring may reorder them, and of two with
+        # the same text under different headings the word-by-word reading takes the first.
+        titles |= {_context(s) for per_claim in (*read, *top) for s in per_claim}
         texts = list(dict.fromkeys([*(s.text for per_claim in read for s in per_claim), *titles]))
         unique = list(dict.fromkeys(claims))
 

@@ -68,6 +68,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+REPEATED = (
+    '"RuntimeError" is raised if the frame is currently executing. len: Return the number of '
+    "items in a container. exec: Execute the given source in the context of globals and locals. "
+    "RuntimeWarning: Base class for warnings about dubious runtime behavior. This is equivalent "
+    "to (real + imag*1j) where imag defaults to 0. In a given pattern, a given name can only be "
+    "bound once. If only globals is given, locals defaults to it. In the second form, the "
+    "callable is called until it returns the sentinel. Changed in version 3.6: Added the \"'_'\" "
+    "option (see also **PEP 515**). Changed in version 3.6: Added the \"'_'\" option (see also "
+    '**PEP 515**). The *conversion* field causes a type coercion before formatting. This table '
+    'lists the sequence operations sorted in ascending priority. The "global" statement must '
+    'precede all uses of the listed names. Raising "0.0" to a negative power results in a '
+    '"ZeroDivisionError". This form may only be used at the module level.'
+)
+
+
 @pytest.mark.models
 def test_readme_example_against_the_real_server_and_a_restart(tmp_path: Path) -> None:
     port, log = free_port(), tmp_path / "server.log"
@@ -106,6 +121,14 @@ def test_readme_example_against_the_real_server_and_a_restart(tmp_path: Path) ->
             timeout=120,
         ).json()
         assert [c["verdict"] for c in true["claims"]] == ["SUPPORTED"], true
+        # A sentence found in passages under several headings (bench/bulk.py's item r94
+        # once answered 500: its contrast context had not been parsed).
+        repeated = httpx.post(
+            f"http://127.0.0.1:{port}/v1/checks",
+            json={"text": REPEATED, "store": False},
+            timeout=120,
+        )
+        assert repeated.status_code == 200 and repeated.json()["claims"], repeated.text
 
         # A user's own corpus from an uploaded file, embedded by the real MiniLM.
         base = f"http://127.0.0.1:{port}/v1/corpora"
