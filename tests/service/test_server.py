@@ -76,7 +76,7 @@ REPEATED = (
     "bound once. If only globals is given, locals defaults to it. In the second form, the "
     "callable is called until it returns the sentinel. Changed in version 3.6: Added the \"'_'\" "
     "option (see also **PEP 515**). Changed in version 3.6: Added the \"'_'\" option (see also "
-    '**PEP 515**). The *conversion* field causes a type coercion before formatting. This table '
+    "**PEP 515**). The *conversion* field causes a type coercion before formatting. This table "
     'lists the sequence operations sorted in ascending priority. The "global" statement must '
     'precede all uses of the listed names. Raising "0.0" to a negative power results in a '
     '"ZeroDivisionError". This form may only be used at the module level.'
