@@ -185,7 +185,8 @@ def _checked(
         initializer=_start_process,
         initargs=(settings, max(1, (os.cpu_count() or 1) // workers)),
     )
-    # Every process loads its models before the clock starts.
+    # The processes start together (spawn); wait for their models before the clock starts.
+    # A process that loads fast may take two of these, so this is a wait, not a guarantee.
     list(pool.map(_ready, range(workers)))
     return _closing(pool, pool.map(_check_in_process, batches, [top_k] * len(batches)))
 
@@ -219,7 +220,7 @@ def _start_process(settings: Settings, threads: int) -> None:
 
 
 def _ready(_: int) -> bool:
-    time.sleep(0.5)  # long enough that every process takes one
+    time.sleep(0.5)  # held long enough that the processes usually take one each
     return _PROCESS_CHECKER is not None
 
 
