@@ -202,7 +202,7 @@ def finish_items(db: Session, worker: str, outcomes: Sequence[Outcome]) -> int:
         if _finish(db, item, outcome.body, outcome.claims, outcome.state, now, worker):
             jobs.add(item.job_id)
             kept += 1
-    for job_id in jobs:
+    for job_id in sorted(jobs):  # one order of row locks for every worker
         _close_if_finished(db, job_id, now)
     db.commit()
     return kept
@@ -236,10 +236,15 @@ def _finish(
 
 
 def _close_if_finished(db: Session, job_id: str, now: datetime) -> None:
+    # The job's row is locked before its open items are counted: two workers finishing
+    # its last items at once would otherwise each count the other's as still open (neither
+    # sees the other's uncommitted moves), and the job would stay running. The second to
+    # take the lock counts after the first has committed. FOR NO KEY UPDATE, because the
+    # results just inserted hold KEY SHARE locks on the job's row (their foreign key).
+    job = db.get(Job, job_id, with_for_update={"key_share": True}, populate_existing=True)
     open_items = db.scalar(
         select(func.count()).where(JobItem.job_id == job_id, JobItem.state.not_in(FINISHED))
     )
-    job = db.get(Job, job_id)
     if job is not None and not open_items and job.status in ("queued", "running"):
         job.status, job.finished_at = "done", now
         _callback_due(job, now)

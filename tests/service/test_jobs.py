@@ -149,8 +149,10 @@ def test_two_workers_share_a_job_and_no_item_is_done_twice(queue) -> None:
     twice: list[int] = []
     lock = threading.Lock()
 
+    deadline = time.monotonic() + 60  # a job left running must fail the test, not hang it
+
     def work(name: str) -> None:
-        while True:
+        while time.monotonic() < deadline:
             with sessions() as db:
                 leased = job_store.lease_items(db, name, 7, 60)
                 if not leased:  # the other worker won these; done when nothing is left
