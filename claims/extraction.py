@@ -13,6 +13,7 @@ joined to its noun by "is"/"was", first letter upper-case, one final period.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -193,6 +194,13 @@ def _merge(text: str, spans: Sequence[Span]) -> tuple[Span, ...]:
     return tuple(merged)
 
 
+def _pictograph(token: str) -> bool:
+    """An emoji (with its modifiers and joiners) or another symbol sign (Unicode So/Sk)."""
+    return all(unicodedata.category(c) in ("So", "Sk", "Mn", "Cf") for c in token) and any(
+        unicodedata.category(c) == "So" for c in token
+    )
+
+
 def _trim_punct(text: str, span: Span) -> Span:
     start, end = span.start, span.end
     while start < end and not text[start].isalnum() and text[start] not in "\"'($£€[":
@@ -211,7 +219,7 @@ class ParseExtractor:
     """
 
     name = "parse"
-    version = "3"
+    version = "4"
 
     def __init__(self, nlp: Language, max_chars: int = 20_000) -> None:
         self._nlp = nlp
@@ -301,6 +309,11 @@ class ParseExtractor:
         reason: str | None,
         keep_text: bool = False,
     ) -> Claim:
+        # An emoji or other pictograph before or inside a sentence is decoration, not part
+        # of what it claims ("🗼 The Eiffel Tower is in Paris").
+        words = {i for i in draft.tokens if not _pictograph(doc[i].text)}
+        if words and words != draft.tokens:
+            draft = draft.copy(tokens=words)
         spans = [
             _trim_punct(text, block.original(doc[i].idx, doc[i].idx + len(doc[i])))
             for i in draft.tokens

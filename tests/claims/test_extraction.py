@@ -38,7 +38,7 @@ def test_the_issue_example_gives_four_standalone_claims(extractor) -> None:
     born = result.claims[2]
     # "she" is where the claim comes from, though the claim names her.
     assert [s.slice(text) for s in born.spans] == ["she was born in Warsaw"]
-    assert result.made_by == "parse/3" and result.notices == ()
+    assert result.made_by == "parse/4" and result.notices == ()
 
 
 def test_a_claim_joins_non_contiguous_pieces(extractor) -> None:
@@ -203,3 +203,17 @@ def test_every_checkable_sentence_is_covered_by_a_claim(extractor, pieces) -> No
         start = text.index(piece, position)
         position = start + len(piece)
         assert any(start <= s.start and s.end <= position for s in spans), (piece, claims)
+
+
+def test_an_emoji_is_not_part_of_the_claim(extractor) -> None:
+    """Found by the Label Studio test: "🗼 Python lists are immutable" was checked with the
+    emoji in its text, and its verdict changed."""
+    text = "🗼 Python lists are immutable. Tuples 👍🏽 are immutable. 🎉"
+    claims = extractor.extract(text).claims
+    assert [c.text for c in claims[:2]] == ["Python lists are immutable.", "Tuples are immutable."]
+    assert [c.source_text for c in claims[:2]] == [
+        "Python lists are immutable",
+        "Tuples are immutable",
+    ]
+    assert claims[0].spans[0].start == text.index("Python")
+    assert not claims[-1].checkworthy  # a lone emoji is no statement
