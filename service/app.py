@@ -16,9 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from retrieval.embedders import Embedder
 from service import components
 from service.errors import install_error_handlers, problem
+from service.integrations.label_studio import DeliveryWorker
 from service.jobs import Worker, callbacks
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import checks, corpora, health, jobs, keys, reviews
+from service.routes import checks, corpora, health, jobs, keys, label_studio, reviews, ui
 from service.settings import Settings, get_settings, is_loopback
 
 log = logging.getLogger("claimsieve")
@@ -108,6 +109,15 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             )
             for n in range(settings.job_workers)
         ]
+        app.state.label_studio = DeliveryWorker(built.sessions)
+        workers.append(
+            threading.Thread(
+                target=app.state.label_studio.run,
+                args=(stop,),
+                name="claimsieve-label-studio",
+                daemon=True,
+            )
+        )
         for worker in workers:
             worker.start()
         log.info(
@@ -118,6 +128,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         )
         yield
         stop.set()
+        app.state.label_studio.wake()
         for worker in workers:
             worker.join(timeout=30)
         built.engine.dispose()
@@ -135,6 +146,6 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
-    for module in (health, checks, jobs, corpora, keys, reviews):
+    for module in (health, checks, jobs, corpora, keys, reviews, label_studio, ui):
         app.include_router(module.router)
     return app

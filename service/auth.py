@@ -7,6 +7,8 @@ Every key may read corpora and search them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -30,14 +32,25 @@ class Principal:
 ANONYMOUS_ADMIN = Principal("local", "admin", None)
 
 
-def authenticate(request: Request, db: Session, auth_enabled: bool) -> Principal:
+def authenticate(
+    request: Request, db: Session, auth_enabled: bool, basic: bool = False
+) -> Principal:
+    """The caller of a request, by its ``Bearer`` key; with ``basic``, also by the password of
+    ``Basic`` credentials (what an annotation tool can send), the user name being ignored."""
     if not auth_enabled:
         return ANONYMOUS_ADMIN
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if basic and scheme.lower() == "basic":
+        try:
+            token = base64.b64decode(token.strip(), validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            token = ""
+        scheme = "bearer"
     if scheme.lower() != "bearer" or not token.strip():
+        also = " or as the password of Basic credentials" if basic else ""
         raise UnauthorizedError(
-            "send an API key as 'Authorization: Bearer <key>'", "missing_credentials"
+            f"send an API key as 'Authorization: Bearer <key>'{also}", "missing_credentials"
         )
     key = find_active_key(db, token.strip())
     if key is None:

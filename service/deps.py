@@ -58,6 +58,15 @@ def require(*roles: str) -> Callable[..., Principal]:
     return dependency
 
 
+def require_basic(*roles: str) -> Callable[..., Principal]:
+    """As :func:`require`, also taking the key as the password of Basic credentials."""
+
+    def dependency(request: Request, db: SessionDep, settings: SettingsDep) -> Principal:
+        return authorize(authenticate(request, db, settings.auth, basic=True), roles)
+
+    return dependency
+
+
 AnyRoleDep = Annotated[Principal, Depends(require("trainer", "pipeline"))]
 PipelineDep = Annotated[Principal, Depends(require("pipeline"))]
 TrainerDep = Annotated[Principal, Depends(require("trainer"))]

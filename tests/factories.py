@@ -158,16 +158,20 @@ def reset(api: Api, initial_keys: set[int]) -> None:
         ClaimLease,
         Corpus,
         CorpusVersion,
+        Delivery,
         Evidence,
         Job,
         JobItem,
         JobResult,
+        LabelStudioTask,
         Review,
     )
 
     app: Any = api.client.app
     with app.state.sessions() as db:
-        for table in (JobResult, JobItem, Job, Evidence, ClaimLease, Review, Claim, Check):
+        for table in (JobResult, JobItem, Job, Delivery, LabelStudioTask, Evidence, ClaimLease):
+            db.execute(delete(table))
+        for table in (Review, Claim, Check):
             db.execute(delete(table))
         for table in (Calibration,):
             db.execute(delete(table))

@@ -208,7 +208,10 @@ class Review(Base):
     """A trainer's confirmation or correction of a claim's verdict; never updated or deleted."""
 
     __tablename__ = "reviews"
-    __table_args__ = (Index("ix_reviews_claim_id", "claim_id"),)
+    __table_args__ = (
+        Index("ix_reviews_claim_id", "claim_id"),
+        Index("ux_reviews_source", "source", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id", ondelete="CASCADE"))
@@ -221,6 +224,9 @@ class Review(Base):
     note: Mapped[str | None] = mapped_column(Text)
     claim_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What made it outside the API (e.g. one claim of a Label Studio annotation); unique,
+    # so the same event processed twice records one review.
+    source: Mapped[str | None] = mapped_column(String(200))
 
 
 class Job(Base):
@@ -288,3 +294,41 @@ class JobResult(Base):
     position: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column()  # {id, check} or {id, error}
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LabelStudioTask(Base):
+    """The check last predicted for a Label Studio task, to map its annotations to claims."""
+
+    __tablename__ = "label_studio_tasks"
+
+    project: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    task: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"))
+    model_version: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """A webhook call accepted and kept until it is processed (pending, done or failed).
+
+    ``key`` is a digest of what the call says, so a redelivery is recognised. Leased
+    like a job item: a process that dies while working on it leaves it to lease expiry.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_pending", "state", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    action: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    sender: Mapped[str] = mapped_column(String(200))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

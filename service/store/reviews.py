@@ -159,12 +159,19 @@ class ReviewDraft:
     corrected_text: str | None = None
     evidence_ids: tuple[str, ...] = ()
     note: str | None = None
+    # The outside event that made it (see ``Review.source``): the same source twice is
+    # one review.
+    source: str | None = None
 
 
 def add_review(db: Session, claim: Claim, draft: ReviewDraft) -> tuple[Review, Claim]:
     """Append a review if the claim is still at the draft's version and nobody else holds
     its lease; drop the reviewer's own lease."""
     assert draft.label is not None, "the label is decided before a review is stored"
+    if draft.source is not None:
+        done = db.scalar(select(Review).where(Review.source == draft.source))
+        if done is not None:
+            return done, claim
     now = utcnow()
     claim_id, reviewer, expected_version = claim.id, draft.reviewer, draft.expected_version
     held = db.scalar(
@@ -204,6 +211,7 @@ def add_review(db: Session, claim: Claim, draft: ReviewDraft) -> tuple[Review, C
         note=draft.note,
         claim_version=expected_version,
         created_at=now,
+        source=draft.source,
     )
     db.add(review)
     db.execute(

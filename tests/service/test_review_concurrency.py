@@ -8,7 +8,6 @@ the queue to a second trainer while the first one certainly still holds it.
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from service.app import create_app
 from service.store import keys as key_store
 from service.store.models import Claim, Review
 from tests.factories import FakeEmbedder, add_check, make_settings
+from tests.processes import free_port
 
 TRAINERS = 20
 CLAIMS = 50
@@ -45,12 +45,6 @@ class Log:
     handouts: list[Handout] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def trainer(base: str, key: str, name: str, claim_ids: list[str], log: Log, stop: float) -> None:

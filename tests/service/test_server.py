@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import ROOT, free_port, serve, stop, wait_ready
 
 
 def readme_curl() -> str:
@@ -25,47 +20,6 @@ def readme_curl() -> str:
     match = re.search(r"^curl -s -X POST http://127\.0\.0\.1:8000/v1/checks .*$", readme, re.M)
     assert match, "the README lost its curl example"
     return match.group(0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CLAIMSIEVE_DATA_DIR": str(data_dir)}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--no-auth", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def wait_ready(process: subprocess.Popen[bytes], port: int, log: Path, limit: float) -> float:
-    began = time.monotonic()
-    while time.monotonic() - began < limit:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return time.monotonic() - began
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"server not ready after {limit} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 REPEATED = (
@@ -86,7 +40,7 @@ REPEATED = (
 @pytest.mark.models
 def test_readme_example_against_the_real_server_and_a_restart(tmp_path: Path) -> None:
     port, log = free_port(), tmp_path / "server.log"
-    server = start(tmp_path / "data", port, log)
+    server = serve(tmp_path / "data", port, log, "--no-auth")
     try:
         wait_ready(server, port, log, limit=600)
         assert "building corpus python-reference" in log.read_text()
@@ -146,7 +100,7 @@ def test_readme_example_against_the_real_server_and_a_restart(tmp_path: Path) ->
         stop(server)
 
     log.write_text("")
-    server = start(tmp_path / "data", port, log)
+    server = serve(tmp_path / "data", port, log, "--no-auth")
     try:
         wait_ready(server, port, log, limit=120)
         assert "building corpus" not in log.read_text()

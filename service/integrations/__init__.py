@@ -1,0 +1,1 @@
+"""Annotation tools: how their protocols map onto checks and reviews (Label Studio first)."""
