@@ -52,9 +52,13 @@ def _principal(request: Request, db: SessionDep, settings: SettingsDep) -> Princ
 
 
 def require(*roles: str) -> Callable[..., Principal]:
+    """A dependency that lets a key of ``roles`` (or an admin's) through; its ``roles``
+    attribute names them, so that a test can hold every route to what it declares."""
+
     def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         return authorize(principal, roles)
 
+    dependency.roles = roles  # type: ignore[attr-defined]
     return dependency
 
 
@@ -64,6 +68,7 @@ def require_basic(*roles: str) -> Callable[..., Principal]:
     def dependency(request: Request, db: SessionDep, settings: SettingsDep) -> Principal:
         return authorize(authenticate(request, db, settings.auth, basic=True), roles)
 
+    dependency.roles = roles  # type: ignore[attr-defined]
     return dependency
 
 

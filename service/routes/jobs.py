@@ -29,7 +29,9 @@ from service.store import jobs as job_store
 from service.store.models import utcnow
 
 router = APIRouter(
-    prefix="/v1", tags=["jobs"], responses=problem_responses(401, 403, 404, 409, 413, 415, 422)
+    prefix="/v1",
+    tags=["jobs"],
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 500),
 )
 
 

@@ -24,7 +24,7 @@ from service.store import deliveries
 router = APIRouter(
     prefix="/integrations/label-studio",
     tags=["label studio"],
-    responses=problem_responses(401, 403, 413, 422, 500),
+    responses=problem_responses(400, 401, 403, 413, 422, 500),
 )
 MAX_TASKS = 100
 

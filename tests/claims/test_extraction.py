@@ -217,3 +217,34 @@ def test_an_emoji_is_not_part_of_the_claim(extractor) -> None:
     ]
     assert claims[0].spans[0].start == text.index("Python")
     assert not claims[-1].checkworthy  # a lone emoji is no statement
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(
+    st.lists(
+        st.one_of(sentence, st.text(min_size=1, max_size=300)),
+        min_size=60,
+        max_size=200,
+    ),
+    markup,
+)
+def test_texts_up_to_the_limit_give_ordered_spans_inside_the_text(
+    extractor, pieces: list[str], joiner: str
+) -> None:
+    text = joiner.join(pieces)[:20_000]
+    if not text.strip():
+        return
+    for claim in extractor.extract(text).claims:
+        ends = [(s.start, s.end) for s in claim.spans]
+        assert ends == sorted(ends), claim
+        assert all(0 <= a < b <= len(text) for a, b in ends), claim
+        # and no two pieces overlap
+        assert all(b1 <= a2 for (_, b1), (a2, _) in zip(ends, ends[1:], strict=False)), claim

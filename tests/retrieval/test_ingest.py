@@ -5,12 +5,19 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrieval.builtin import python_reference
 from retrieval.errors import IngestError
-from retrieval.ingest import chunk, count_tokens, html_text, read_paths, read_upload
+from retrieval.ingest import (
+    chunk,
+    count_tokens,
+    html_text,
+    jsonl_documents,
+    read_paths,
+    read_upload,
+)
 from retrieval.types import Document
 
 
@@ -183,3 +190,97 @@ def test_an_uploaded_file_is_read_like_a_named_one() -> None:
     ]:
         with pytest.raises(IngestError, match=re.escape(says)):
             read_upload(name, data)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+ROW = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.text(max_size=20), st.integers(), st.none()),
+        "title": st.one_of(st.text(max_size=20), st.integers(), JSON),
+        "text": st.one_of(st.text(max_size=200), JSON),
+        "metadata": JSON,
+    },
+)
+SUFFIXES = st.sampled_from([".jsonl", ".ndjson", ".txt", ".md", ".html", ".htm", ".pdf", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(ROW, JSON), max_size=5), st.text(max_size=50))
+def test_any_jsonl_gives_documents_or_a_clear_error(rows: list[object], junk: str) -> None:
+    lines = [json.dumps(r) for r in rows] + [junk]
+    try:
+        documents = list(jsonl_documents(lines, "up.jsonl"))
+    except IngestError as error:
+        assert error.message.startswith("up.jsonl:")
+        return
+    for document in documents:
+        assert document.id.strip() and document.text.strip()
+        assert isinstance(document.title, str) and isinstance(document.metadata, dict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=30), SUFFIXES, st.binary(max_size=400) | st.text(max_size=400).map(str.encode)
+)
+def test_any_uploaded_file_gives_documents_or_a_clear_error(
+    name: str, suffix: str, data: bytes
+) -> None:
+    try:
+        documents = read_upload(name + suffix, data)
+    except IngestError as error:
+        assert error.message
+        return
+    assert documents
+    for document in documents:
+        assert document.id and document.text.strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.sampled_from(
+                [
+                    "<p>",
+                    "</p>",
+                    "<script>",
+                    "</script>",
+                    "<style>x{}</style>",
+                    "<br>",
+                    "<h1>",
+                    "</h1>",
+                    "<title>",
+                    "</title>",
+                    "&amp;",
+                    "&#x1F600;",
+                    "<!--",
+                    "-->",
+                    "<a href='x'",
+                    ">",
+                    "<![CDATA[",
+                    "]]>",
+                    "<li>",
+                    "<table><tr><td>",
+                ]
+            ),
+        ),
+        max_size=30,
+    )
+)
+def test_any_html_gives_text_and_never_fails(pieces: list[str]) -> None:
+    title, text = html_text("".join(pieces))
+    assert isinstance(title, str) and isinstance(text, str)
+
+
+def test_visible_html_text_is_kept_and_scripts_dropped() -> None:
+    title, text = html_text(
+        "<html><head><title>Leave</title><script>steal()</script></head>"
+        "<body><h1>Leave</h1><p>Employees get 25 days.</p></body></html>"
+    )
+    assert title == "Leave" and "Employees get 25 days." in text and "steal" not in text
