@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,7 +20,17 @@ from service.errors import install_error_handlers, problem
 from service.integrations.label_studio import DeliveryWorker
 from service.jobs import Worker, callbacks
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import checks, corpora, health, jobs, keys, label_studio, reviews, ui
+from service.routes import (
+    audit,
+    checks,
+    corpora,
+    health,
+    jobs,
+    keys,
+    label_studio,
+    reviews,
+    ui,
+)
 from service.settings import Settings, get_settings, is_loopback
 
 log = logging.getLogger("claimsieve")
@@ -146,6 +157,13 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
-    for module in (health, checks, jobs, corpora, keys, reviews, label_studio, ui):
+    if settings.cors_origins:  # off unless configured: no browser page elsewhere may call in
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    for module in (health, checks, jobs, corpora, keys, audit, reviews, label_studio, ui):
         app.include_router(module.router)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from service.corpora import Corpora
 from service.metrics import Metrics
 from service.pipeline import Checker
 from service.settings import Settings
+from service.store import audit as audit_store
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -70,6 +71,18 @@ def require_basic(*roles: str) -> Callable[..., Principal]:
 
     dependency.roles = roles  # type: ignore[attr-defined]
     return dependency
+
+
+def audit(
+    request: Request,
+    principal: Principal,
+    action: str,
+    target: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append an admin action to the audit log, after it succeeded."""
+    with request.app.state.sessions() as db:
+        audit_store.record(db, principal.name, action, target, details)
 
 
 AnyRoleDep = Annotated[Principal, Depends(require("trainer", "pipeline"))]

@@ -421,6 +421,9 @@ class SearchOut(BaseModel):
 class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200, description="Who acts with the key.")
     role: Role
+    expires_in_days: float | None = Field(
+        None, gt=0, le=3650, description="The key stops working this many days from now."
+    )
 
 
 class KeyOut(BaseModel):
@@ -430,6 +433,7 @@ class KeyOut(BaseModel):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None
 
 
 class KeyCreated(KeyOut):
@@ -539,3 +543,12 @@ class CalibrationOut(BaseModel):
             ece_after=row.ece_after,
             created_at=row.created_at,
         )
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str = Field(description="The name of the key that acted (cli:<user> from the CLI).")
+    action: str = Field(description="e.g. key.create, key.rotate, corpus.documents.add")
+    target: str
+    details: dict[str, Any]

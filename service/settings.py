@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50, description="Evidence passages per claim.")
     review_threshold: float = Field(0.6, ge=0.0, le=1.0)
     review_lease_s: float = Field(900, gt=0, description="How long a queued claim stays leased.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (CORS); none by default.",
+    )
     label_studio_corpus: str | None = Field(
         None,
         description="Corpus that Label Studio tasks are checked against (default: the default "

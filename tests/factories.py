@@ -152,6 +152,7 @@ def reset(api: Api, initial_keys: set[int]) -> None:
 
     from service.store.models import (
         ApiKey,
+        AuditEvent,
         Calibration,
         Check,
         Claim,
@@ -173,10 +174,10 @@ def reset(api: Api, initial_keys: set[int]) -> None:
             db.execute(delete(table))
         for table in (Review, Claim, Check):
             db.execute(delete(table))
-        for table in (Calibration,):
+        for table in (Calibration, AuditEvent):
             db.execute(delete(table))
         db.execute(delete(ApiKey).where(ApiKey.id.not_in(initial_keys)))
-        db.execute(update(ApiKey).values(revoked_at=None))
+        db.execute(update(ApiKey).values(revoked_at=None, expires_at=None))
         corpora = [(c.name, c.current_version) for c in db.scalars(select(Corpus))]
         changed = corpora != [("docs", 1)]
         if changed:

@@ -19,7 +19,7 @@ from retrieval.ingest import read_upload
 from retrieval.snapshots import Snapshot
 from retrieval.types import Document
 from service.corpora import ChangeResult
-from service.deps import AdminDep, AnyRoleDep, CheckerDep, CorporaDep, SessionDep
+from service.deps import AdminDep, AnyRoleDep, CheckerDep, CorporaDep, SessionDep, audit
 from service.errors import (
     BadRequestError,
     MalformedJsonError,
@@ -159,10 +159,11 @@ def _change_out(result: ChangeResult) -> ChangeOut:
 
 @router.post("", status_code=201)
 def create_corpus(
-    body: CorpusCreate, db: SessionDep, corpora: CorporaDep, _: AdminDep
+    body: CorpusCreate, request: Request, db: SessionDep, corpora: CorporaDep, principal: AdminDep
 ) -> CorpusOut:
     """Create an empty corpus."""
     corpus_store.create_corpus(db, body.name, body.description)
+    audit(request, principal, "corpus.create", f"corpus {body.name}")
     return _corpus_out(db, corpora, body.name)
 
 
@@ -233,7 +234,7 @@ def list_versions(
     },
 )
 async def add_documents(
-    name: str, request: Request, response: Response, corpora: CorporaDep, _: AdminDep
+    name: str, request: Request, response: Response, corpora: CorporaDep, principal: AdminDep
 ) -> ChangeOut:
     """Add or replace documents (JSON array, NDJSON or uploaded files); makes a new version.
 
@@ -251,7 +252,11 @@ async def add_documents(
     result = await run_in_threadpool(corpora.add_documents, name, sources)
     if not (result.added or result.replaced):
         response.status_code = 200
-    return _change_out(result)
+    changed = _change_out(result)
+    await run_in_threadpool(
+        audit, request, principal, "corpus.documents.add", f"corpus {name}", changed.model_dump()
+    )
+    return changed
 
 
 @router.get("/{name}/documents")
@@ -305,26 +310,32 @@ def read_document(name: str, document_id: str, corpora: CorporaDep, _: AnyRoleDe
 
 
 @router.delete("/{name}/documents/{document_id:path}")
-def delete_document(name: str, document_id: str, corpora: CorporaDep, _: AdminDep) -> ChangeOut:
+def delete_document(
+    name: str, document_id: str, request: Request, corpora: CorporaDep, principal: AdminDep
+) -> ChangeOut:
     """Delete a document: a new version in which its passages are tombstones."""
     result = corpora.delete_documents(name, [document_id])
     if result.not_found:
         raise NotFoundError(
             f"corpus {name!r} has no document {document_id!r}", "document_not_found"
         )
+    audit(request, principal, "corpus.documents.delete", f"corpus {name}", {"id": document_id})
     return _change_out(result)
 
 
 @router.post("/{name}/rebuild", status_code=201)
 async def rebuild_corpus(
-    name: str, corpora: CorporaDep, _: AdminDep, reembed: bool = False
+    name: str, request: Request, corpora: CorporaDep, principal: AdminDep, reembed: bool = False
 ) -> ChangeOut:
     """A new version without tombstones, its dense and sparse indexes built afresh.
 
     With ``reembed=true`` every document is encoded again by this service's embedder
     (for a corpus made by another one, which searches refuse with 409 ``embedder_mismatch``).
     """
-    return _change_out(await run_in_threadpool(corpora.rebuild, name, reembed=reembed))
+    changed = _change_out(await run_in_threadpool(corpora.rebuild, name, reembed=reembed))
+    details = {"reembed": reembed, "version": changed.version}
+    await run_in_threadpool(audit, request, principal, "corpus.rebuild", f"corpus {name}", details)
+    return changed
 
 
 @router.get("/{name}/search")

@@ -6,12 +6,12 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from claims.types import Label
 from service import reviews
-from service.deps import SessionDep, SettingsDep, TrainerDep
+from service.deps import SessionDep, SettingsDep, TrainerDep, audit
 from service.errors import BadRequestError
 from service.schemas import (
     CORPUS_NAME,
@@ -152,10 +152,12 @@ def export_reviews(
 
 @router.post("/calibration", status_code=201)
 def create_calibration(
-    body: CalibrationCreate, db: SessionDep, principal: TrainerDep
+    body: CalibrationCreate, request: Request, db: SessionDep, principal: TrainerDep
 ) -> CalibrationOut:
     """Fit a calibration of a corpus's confidences from its reviews; new checks use it."""
     row = reviews.calibrate(db, body.corpus, body.method, body.holdout, principal.name)
+    details = {"calibration": row.id, "method": row.method}
+    audit(request, principal, "calibration.fit", f"corpus {body.corpus}", details)
     return CalibrationOut.from_row(row)
 
 

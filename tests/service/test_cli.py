@@ -9,6 +9,7 @@ import pytest
 
 from service.cli import main
 from service.settings import get_settings
+from service.store import audit
 from service.store import db as store_db
 from service.store import keys as key_store
 
@@ -39,6 +40,27 @@ def test_keys_create_prints_the_key_alone_then_list_and_revoke(data_dir: Path, c
     engine.dispose()
     assert main(["keys", "revoke", "999"]) == 1
     assert "no API key" in capsys.readouterr().err
+
+
+def test_keys_rotate_prints_a_new_key_and_everything_is_audited(data_dir: Path, capsys) -> None:
+    assert main(["keys", "create", "--role", "pipeline", "--name", "nightly"]) == 0
+    old = capsys.readouterr().out.strip()
+    assert main(["keys", "list"]) == 0
+    key_id = capsys.readouterr().out.split("\t")[0]
+    assert main(["keys", "rotate", key_id, "--grace-hours", "0"]) == 0
+    captured = capsys.readouterr()
+    new = captured.out.strip()
+    assert new.startswith("cs_") and new != old and "works until" in captured.err
+    engine = store_db.make_engine(get_settings().resolved_database_url)
+    with store_db.make_session_factory(engine)() as db:
+        assert key_store.find_active_key(db, old) is None  # no grace asked for
+        found = key_store.find_active_key(db, new)
+        assert found is not None and (found.name, found.role) == ("nightly", "pipeline")
+        actions = [e.action for e in audit.events(db, 10, None, None)]
+    engine.dispose()
+    assert actions == ["key.rotate", "key.create"]
+    assert main(["keys", "list"]) == 0
+    assert "expired" in capsys.readouterr().out
 
 
 def test_db_upgrade_creates_the_database(data_dir: Path) -> None:

@@ -111,7 +111,7 @@ def test_generated_requests_get_documented_answers(api: Api) -> None:
                 problem_json(response)
                 if role == "admin":  # a generated DELETE /v1/keys/{id} may revoke a test key
                     with api.client.app.state.sessions() as db:  # type: ignore[attr-defined]
-                        db.execute(update(ApiKey).values(revoked_at=None))
+                        db.execute(update(ApiKey).values(revoked_at=None, expires_at=None))
                         db.commit()
 
         try:
