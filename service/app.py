@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retrieval.embedders import Embedder
 from service import components
+from service.admission import Admission
 from service.errors import install_error_handlers, problem
 from service.integrations.label_studio import DeliveryWorker
 from service.jobs import Worker, callbacks
@@ -156,6 +157,11 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    app.add_middleware(
+        Admission,
+        max_inflight=settings.max_inflight,
+        rate_limit_per_minute=settings.rate_limit_per_minute,
     )
     if settings.cors_origins:  # off unless configured: no browser page elsewhere may call in
         app.add_middleware(

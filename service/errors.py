@@ -103,6 +103,7 @@ _TITLES = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    429: "Too many requests",
     500: "Internal server error",
     502: "Bad gateway",
     503: "Service unavailable",

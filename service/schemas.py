@@ -31,7 +31,8 @@ class Problem(BaseModel):
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries documenting problem+json answers for ``statuses``."""
+    """OpenAPI entries documenting problem+json answers for ``statuses``, and for the 429
+    and 503 that admission control (``service.admission``) may give any route."""
     return {
         status: {
             "description": "Problem",
@@ -40,7 +41,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
                 "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
             },
         }
-        for status in statuses
+        for status in sorted({*statuses, 429, 503})
     }
 
 

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50, description="Evidence passages per claim.")
     review_threshold: float = Field(0.6, ge=0.0, le=1.0)
     review_lease_s: float = Field(900, gt=0, description="How long a queued claim stays leased.")
+    max_inflight: int = Field(
+        8,
+        ge=1,
+        description="Most requests that run the models at once; more get 503 with Retry-After.",
+    )
+    rate_limit_per_minute: int = Field(
+        0, ge=0, description="Requests a minute per caller (key); more get 429. 0: no limit."
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Browser origins allowed to call the API (CORS); none by default.",
