@@ -9,15 +9,23 @@ Both answer at once, before any work, with ``Retry-After``:
   verification, ranking, Label Studio predictions, corpus changes) are already being
   served. Without it requests queue in the thread pool without bound and every caller
   waits longer and longer; with it the excess learns at once to come back.
+
+:class:`TimeLimit` answers ``503 timeout`` to a request that has not begun its answer
+after ``request_timeout_s``. The work it started may still finish (a thread cannot be
+stopped), but the caller is not held. Corpus changes are exempt: they answer when the
+new version is recorded, however long that takes, so that a caller never gives up on a
+change that then happens.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
 import time
 from collections import OrderedDict
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,6 +36,7 @@ HEAVY = re.compile(
     r"|^/v1/corpora/[^/]+/(documents|rebuild)$"
     r"|^/integrations/label-studio/predict$"
 )
+UNTIMED = re.compile(r"^/v1/corpora/[^/]+/(documents|rebuild)(/.*)?$")
 MAX_CALLERS = 10_000  # buckets kept; the least recently seen caller is forgotten first
 
 
@@ -99,3 +108,41 @@ def _caller(scope: Scope) -> str:
             return hashlib.sha256(value).hexdigest()[:32]
     client = scope.get("client")
     return f"address:{client[0] if client else '?'}"
+
+
+class TimeLimit:
+    """ASGI middleware: ``503 timeout`` for a request still unanswered after ``seconds``."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+        self._running: set[asyncio.Task[None]] = set()  # abandoned work, kept until done
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or UNTIMED.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        state = {"started": False, "abandoned": False}
+
+        async def tracked(message: Any) -> None:
+            if state["abandoned"]:
+                return  # the caller already has its answer
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, tracked))
+        done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        if task in done or state["started"]:  # answered, or answering (a stream): let it be
+            await task
+            return
+        state["abandoned"] = True
+        self._running.add(task)
+        task.add_done_callback(self._forget)
+        detail = f"the request took longer than {self.seconds:g} s; try a smaller one"
+        await problem(503, "timeout", detail, headers={"Retry-After": "5"})(scope, receive, send)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, so that it is not reported as never retrieved

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retrieval.embedders import Embedder
 from service import components
-from service.admission import Admission
+from service.admission import Admission, TimeLimit
 from service.errors import install_error_handlers, problem
 from service.integrations.label_studio import DeliveryWorker
 from service.jobs import Worker, callbacks
@@ -163,6 +163,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         max_inflight=settings.max_inflight,
         rate_limit_per_minute=settings.rate_limit_per_minute,
     )
+    app.add_middleware(TimeLimit, seconds=settings.request_timeout_s)
     if settings.cors_origins:  # off unless configured: no browser page elsewhere may call in
         app.add_middleware(
             CORSMiddleware,

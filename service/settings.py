@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Most requests that run the models at once; more get 503 with Retry-After.",
     )
+    request_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="A request unanswered after this long gets 503 timeout (corpus changes "
+        "are exempt).",
+    )
     rate_limit_per_minute: int = Field(
         0, ge=0, description="Requests a minute per caller (key); more get 429. 0: no limit."
     )

@@ -1,4 +1,4 @@
-"""security: key expiry, audit events
+"""security: key expiry, scrypt key hashes, audit events
 
 Revision ID: c3f9a7d2e5b1
 Revises: a8c4e2f6b913
@@ -18,6 +18,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("api_keys", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("api_keys") as batch:  # scrypt$<salt>$<hash> is longer
+        batch.alter_column(
+            "key_hash", existing_type=sa.String(length=64), type_=sa.String(length=200)
+        )
     op.create_index("ix_api_keys_prefix", "api_keys", ["prefix"])
     op.create_table(
         "audit_events",
@@ -38,3 +42,6 @@ def downgrade() -> None:
     op.drop_index("ix_api_keys_prefix", table_name="api_keys")
     with op.batch_alter_table("api_keys") as batch:
         batch.drop_column("expires_at")
+        batch.alter_column(
+            "key_hash", existing_type=sa.String(length=200), type_=sa.String(length=64)
+        )

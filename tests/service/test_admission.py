@@ -17,7 +17,7 @@ class Slow:
         self.served = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["path"] == "/v1/checks":
+        if scope["path"] in ("/v1/checks", "/v1/corpora/docs/documents"):
             await self.release.wait()
         self.served += 1
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -82,5 +82,31 @@ def test_a_caller_over_its_rate_gets_429_and_others_do_not() -> None:
         assert json.loads(body)["code"] == "rate_limited"
         other, _, _ = await call(app, scope("/v1/jobs/x", "GET", key=b"Bearer cs_b"))
         assert other == 200
+
+    asyncio.run(run())
+
+
+def test_an_unanswered_request_gets_503_timeout_and_the_rest_are_left_alone() -> None:
+    from service.admission import TimeLimit
+
+    async def run() -> None:
+        inner = Slow()  # /v1/checks waits until released
+        app = TimeLimit(inner, seconds=0.2)
+        began = asyncio.get_running_loop().time()
+        status, headers, body = await call(app, scope("/v1/checks"))
+        assert status == 503 and json.loads(body)["code"] == "timeout"
+        assert headers["retry-after"] == "5"
+        assert asyncio.get_running_loop().time() - began < 1
+        assert (await call(app, scope("/v1/jobs", "GET")))[0] == 200  # quick ones pass
+        inner.release.set()  # the abandoned work finishes; its answer goes nowhere
+        await asyncio.sleep(0.05)
+        assert inner.served == 2 and not app._running  # noqa: SLF001
+
+        slow_change = Slow()
+        untimed = TimeLimit(slow_change, seconds=0.05)
+        waiting = asyncio.create_task(call(untimed, scope("/v1/corpora/docs/documents")))
+        await asyncio.sleep(0.2)
+        slow_change.release.set()
+        assert (await waiting)[0] == 200  # a corpus change is never cut off
 
     asyncio.run(run())

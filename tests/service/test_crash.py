@@ -79,8 +79,10 @@ def restart(url: str, root: Path) -> Corpora:
 
 
 @pytest.mark.slow
-def test_killed_ingestions_leave_the_served_snapshot_intact(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_killed_ingestions_leave_the_served_snapshot_intact(
+    database_url: str, tmp_path: Path
+) -> None:
+    url = database_url
     store_db.upgrade(url)
     root = tmp_path / "indexes"
     corpora = restart(url, root)

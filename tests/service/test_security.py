@@ -117,3 +117,26 @@ def test_cors_is_off_unless_origins_are_configured(api: Api, tmp_path: Path) -> 
     assert allowed.headers["access-control-allow-origin"] == "https://tool.example"
     other = client.options("/v1/checks", headers=preflight)
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_keys_are_stored_as_salted_scrypt_and_old_sha256_keys_are_rehashed(api: Api) -> None:
+    import hashlib
+
+    with sessions(api)() as db:
+        new, plaintext = key_store.create_key(db, "fresh", "trainer")
+        assert new.key_hash.startswith("scrypt$") and plaintext not in new.key_hash
+        legacy_key = "cs_" + "L" * 43
+        old = ApiKey(
+            name="legacy",
+            role="trainer",
+            prefix=legacy_key[:10],
+            key_hash=hashlib.sha256(legacy_key.encode()).hexdigest(),
+        )
+        db.add(old)
+        db.commit()
+        old_id = old.id
+    legacy = {"Authorization": f"Bearer {legacy_key}"}
+    assert api.client.get("/v1/agreement", headers=legacy).status_code == 200
+    with sessions(api)() as db:
+        assert db.get(ApiKey, old_id).key_hash.startswith("scrypt$")  # type: ignore[union-attr]
+    assert api.client.get("/v1/agreement", headers=legacy).status_code == 200
