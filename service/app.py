@@ -84,6 +84,37 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class HtmlHeaders:
+    """Every HTML page (the API docs too) may not be framed, sniffed or told where it was
+    linked from; /ui sets a strict Content-Security-Policy of its own."""
+
+    ADDED = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def headed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                kind = dict(headers).get(b"content-type", b"")
+                if kind.startswith(b"text/html"):
+                    headers += [(n, v) for n, v in self.ADDED if n not in names]
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, headed)
+
+
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
     """Build the app; models, database and corpora are loaded by the lifespan.
 
@@ -164,6 +195,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         rate_limit_per_minute=settings.rate_limit_per_minute,
     )
     app.add_middleware(TimeLimit, seconds=settings.request_timeout_s)
+    app.add_middleware(HtmlHeaders)
     if settings.cors_origins:  # off unless configured: no browser page elsewhere may call in
         app.add_middleware(
             CORSMiddleware,

@@ -22,3 +22,13 @@ def test_the_page_and_its_files_are_served_with_security_headers(api: Api) -> No
     assert api.client.get("/ui/ui.css").status_code == 200
     assert_problem(api.client.get("/ui/..%2fapp.py"), 404)
     assert_problem(api.client.get("/ui/secrets.txt"), 404, "not_found")
+
+
+def test_every_html_page_gets_the_headers(api: Api) -> None:
+    for path in ("/docs", "/redoc", "/ui"):
+        page = api.client.get(path)
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert page.headers["x-frame-options"] == "DENY", path
+        assert page.headers["x-content-type-options"] == "nosniff", path
+        assert page.headers["referrer-policy"] == "no-referrer", path
+    assert "x-frame-options" not in api.client.get("/healthz").headers  # JSON is left alone
