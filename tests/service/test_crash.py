@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,8 +72,13 @@ def answers(snapshot: Snapshot) -> list[list[str]]:
     return [[h.passage.id for h in row] for row in hits]
 
 
+ENGINES: list[Any] = []  # every restart's engine, disposed when the test ends
+
+
 def restart(url: str, root: Path) -> Corpora:
-    sessions = store_db.make_session_factory(store_db.make_engine(url))
+    engine = store_db.make_engine(url)
+    ENGINES.append(engine)
+    sessions = store_db.make_session_factory(engine)
     corpora = Corpora(sessions, root, FakeEmbedder())
     corpora.recover(older_than_s=0)
     return corpora
@@ -82,7 +88,14 @@ def restart(url: str, root: Path) -> Corpora:
 def test_killed_ingestions_leave_the_served_snapshot_intact(
     database_url: str, tmp_path: Path
 ) -> None:
-    url = database_url
+    try:
+        killed_ingestions(database_url, tmp_path)
+    finally:
+        while ENGINES:
+            ENGINES.pop().dispose()
+
+
+def killed_ingestions(url: str, tmp_path: Path) -> None:
     store_db.upgrade(url)
     root = tmp_path / "indexes"
     corpora = restart(url, root)
