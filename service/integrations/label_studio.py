@@ -296,13 +296,17 @@ def predict(
             )
         )
     out = []
+    versions: dict[str, str] = {}  # one lookup per corpus, not per task
     for task, item, found in zip(tasks, items, checker.check_many(items), strict=True):
         task_id = task.get("id")
         if isinstance(found, ClaimsError | ServiceError):
             log.warning("label studio task %s not predicted: %s", task_id, found.message)
             out.append({"result": [], "score": 0.0, "model_version": ""})
             continue
-        version = model_version(checker, item.corpus or corpus, db)
+        name = item.corpus or corpus
+        if name not in versions:
+            versions[name] = model_version(checker, name, db)
+        version = versions[name]
         metadata = {"label_studio": {"project": project, "task": task_id}}
         stored = check_store.record(db, found, metadata, created_by)
         check = check_json(stored)

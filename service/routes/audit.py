@@ -25,8 +25,6 @@ def audit_log(
     """Admin actions newest first: keys created, rotated and revoked; corpora created,
     changed and rebuilt; calibrations fitted. Page with ``before=<last id>``."""
     return [
-        AuditEventOut(
-            id=e.id, at=e.at, actor=e.actor, action=e.action, target=e.target, details=e.details
-        )
+        AuditEventOut.model_validate(e, from_attributes=True)
         for e in audit_store.events(db, limit, before, since)
     ]

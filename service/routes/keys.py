@@ -18,15 +18,7 @@ router = APIRouter(
 
 
 def _out(key: ApiKey) -> KeyOut:
-    return KeyOut(
-        id=key.id,
-        name=key.name,
-        role=key.role,
-        prefix=key.prefix,
-        created_at=key.created_at,
-        revoked_at=key.revoked_at,
-        expires_at=key.expires_at,
-    )
+    return KeyOut.model_validate(key, from_attributes=True)
 
 
 @router.post("", status_code=201)
