@@ -29,6 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from claims.features import AlignedSentence
+from retrieval import onnx
+from retrieval.onnx import OnnxEncoder, Runtime
 from retrieval.text import titled
 
 CLASSES: tuple[str, ...] = ("NOT_ENOUGH_INFO", "REFUTED", "SUPPORTED")
@@ -144,16 +146,20 @@ def _trained_names(encoder: Any) -> list[str]:
     return [name for name, p in encoder.named_parameters() if p.requires_grad]
 
 
-def _pooled(tokenizer: Any, encoder: Any, pairs: Sequence[Pair]) -> Any:
-    """The mean-pooled encoder output of each pair (what the classifier reads)."""
-    batch = tokenizer(
+def _tokenized(tokenizer: Any, pairs: Sequence[Pair]) -> Any:
+    return tokenizer(
         [p.claim for p in pairs],
         [p.evidence for p in pairs],
         truncation="only_second",
         max_length=MAX_LENGTH,
         padding=True,
         return_tensors="pt",
-    ).to(encoder.device)
+    )
+
+
+def _pooled(tokenizer: Any, encoder: Any, pairs: Sequence[Pair]) -> Any:
+    """The mean-pooled encoder output of each pair (what the classifier reads)."""
+    batch = _tokenized(tokenizer, pairs).to(encoder.device)
     hidden = encoder(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
@@ -172,6 +178,8 @@ class CrossHead:
         model_path: The MiniLM folder the adapters were trained on (default: packaged).
         batch_size: Pairs per forward pass.
         merge: Fold the adapters into the layers they adapt (same scores, faster).
+        runtime: ``onnx`` runs the merged encoder in ONNX Runtime (same scores, about
+            twice as fast on CPU), ``torch`` in torch; unmerged heads run in torch.
     """
 
     def __init__(
@@ -181,6 +189,7 @@ class CrossHead:
         model_path: Path | None = None,
         batch_size: int = 32,
         merge: bool = True,
+        runtime: Runtime = "onnx",
     ) -> None:
         import torch
 
@@ -197,6 +206,9 @@ class CrossHead:
         if merge:
             _merge_adapters(self._encoder)
         self._encoder.eval()
+        self._onnx = None
+        if merge and onnx.runtime(runtime) == "onnx":
+            self._onnx = OnnxEncoder(self._encoder)
         self._batch_size = batch_size
         self._lock = threading.Lock()
 
@@ -219,9 +231,14 @@ class CrossHead:
         with self._lock, torch.inference_mode():
             for start in range(0, len(order), self._batch_size):
                 rows = order[start : start + self._batch_size]
-                out[rows] = _pooled(
-                    self._tokenizer, self._encoder, [pairs[i] for i in rows]
-                ).numpy()
+                chosen = [pairs[i] for i in rows]
+                if self._onnx is None:
+                    out[rows] = _pooled(self._tokenizer, self._encoder, chosen).numpy()
+                    continue
+                batch = _tokenized(self._tokenizer, chosen)
+                hidden = self._onnx.hidden(batch)
+                mask = batch["attention_mask"].numpy()[..., None].astype(np.float32)
+                out[rows] = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)
         return out
 
     def classify(self, pooled: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -266,7 +283,9 @@ class CrossHead:
         (folder / "cross.json").write_text(json.dumps(self.card, indent=2) + "\n")
 
 
-def load(folder: Path, model_path: Path | None = None) -> CrossHead | None:
+def load(
+    folder: Path, model_path: Path | None = None, runtime: Runtime = "onnx"
+) -> CrossHead | None:
     """The cross head stored in ``folder``, or None when the folder has none."""
     if not (folder / "cross.npz").is_file():
         return None
@@ -275,7 +294,7 @@ def load(folder: Path, model_path: Path | None = None) -> CrossHead | None:
         raise ValueError(f"{folder}: cross head format {card.get('format')!r}, need {FORMAT}")
     with np.load(folder / "cross.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
-    return CrossHead(arrays, card, model_path)
+    return CrossHead(arrays, card, model_path, runtime=runtime)
 
 
 def train(

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
     from retrieval.embedders import TokenVectors
 
+from retrieval.embedders import Memo
+
 
 class TokenEncoder(Protocol):
     """Sentence vectors, and word pieces with contextual vectors, batch first."""
@@ -309,18 +311,32 @@ def _negated(doc: Doc) -> bool:
 class FeatureExtractor:
     """Computes ``ClaimFeatures`` for claims and their evidence passages, batch first.
 
+    What an evidence sentence brings (its word pieces, its parse) depends on the
+    sentence alone, and the same passages come back check after check: the
+    last ``evidence_memo`` sentences' are remembered, least recently used out
+    first.
+
     Args:
         encoder: MiniLM (sentence vectors and token vectors).
         nlp: spaCy pipeline with tagger, lemmatizer and NER (the parser is not used).
+        evidence_memo: Evidence sentences whose word pieces and parse are remembered
+            (about 50 kB each).
     """
 
-    def __init__(self, encoder: TokenEncoder, nlp: Language) -> None:
+    def __init__(self, encoder: TokenEncoder, nlp: Language, evidence_memo: int = 2048) -> None:
         from spacy.lang.en.stop_words import STOP_WORDS
 
         self._encoder = encoder
         self._nlp = nlp
         self._stop = frozenset(STOP_WORDS)
         self._comparer = Comparer()
+        self._pieces: Memo[TokenVectors] = Memo(evidence_memo)
+        self._parses: Memo[Doc] = Memo(evidence_memo)
+
+    def forget(self) -> None:
+        """Drop the remembered evidence sentences."""
+        self._pieces.clear()
+        self._parses.clear()
 
     def extract(
         self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]
@@ -341,28 +357,26 @@ class FeatureExtractor:
         unique = list(dict.fromkeys(claims))
 
         def parse() -> dict[str, Doc]:
+            docs = self._parses.recall(texts)
+            new = [t for t in texts if t not in docs]
             with NLP_LOCK:
-                docs = dict(zip(texts, self._nlp.pipe(texts, disable=_NOT_NEEDED), strict=True))
-                # Claims are parsed too: the contrast reads their subject.
-                docs.update(zip(unique, self._nlp.pipe(unique), strict=True))
-            return docs
+                parsed = dict(zip(new, self._nlp.pipe(new, disable=_NOT_NEEDED), strict=True))
+                # Claims are parsed too (all of the pipeline): the contrast reads their subject.
+                claim_docs = dict(zip(unique, self._nlp.pipe(unique), strict=True))
+            self._parses.remember(parsed)
+            return {**docs, **parsed, **claim_docs}
 
         # spaCy and MiniLM each leave a core idle much of the time: they run side by side.
         parsing = _PARSER.submit(parse)
         # Claims and sentences whose word pieces are not known yet, in one batch.
-        wanted = [
-            key
-            for key in dict.fromkeys(
-                [
-                    *claims,
-                    *(titled(s.passage.title, s.text) for per_claim in top for s in per_claim),
-                ]
-            )
-            if key not in tokens
-        ]
+        sentences = [titled(s.passage.title, s.text) for per_claim in top for s in per_claim]
+        tokens.update(self._pieces.recall([t for t in sentences if t not in tokens]))
+        wanted = [key for key in dict.fromkeys([*claims, *sentences]) if key not in tokens]
         try:
             with stage("verification.word_pieces"):
-                tokens.update(zip(wanted, self._encoder.encode_tokens(wanted), strict=True))
+                found = dict(zip(wanted, self._encoder.encode_tokens(wanted), strict=True))
+                tokens.update(found)
+                self._pieces.remember({t: found[t] for t in sentences if t in found})
         finally:
             with stage("verification.parse_wait"):  # what spaCy took beyond MiniLM
                 docs = parsing.result()
@@ -378,17 +392,22 @@ class FeatureExtractor:
         tokens: dict[str, TokenVectors],
     ) -> list[list[AlignedSentence]]:
         """Rank every evidence sentence by cosine; fills ``tokens`` for the texts it encodes."""
+        # Sentences that came without vectors from the index are read alone here.
         missing = unencoded_sentences(evidence)
+        tokens.update(self._pieces.recall(missing))
+        missing = [t for t in missing if t not in tokens]
         unique = list(dict.fromkeys(claims))
         if missing:
             # One forward pass gives the vectors and the word pieces of claims and sentences.
             texts = list(dict.fromkeys([*unique, *missing]))
             tokens.update(zip(texts, self._encoder.encode_tokens(texts), strict=True))
+            self._pieces.remember({t: tokens[t] for t in missing})
             vectors = {t: tokens[t].sentence for t in texts}
         else:
-            # Sentences came encoded from the index, and the claims' vectors were just used to
-            # retrieve them (a memo hands them back); their word pieces come later in one batch.
+            # The claims' vectors were just used to retrieve the evidence (a memo hands them
+            # back); their word pieces come later in one batch.
             vectors = dict(zip(unique, self._encoder.encode(unique), strict=True))
+        vectors.update((t, found.sentence) for t, found in tokens.items() if t not in vectors)
         return rank_sentences(claims, evidence, vectors)
 
     def _features(

@@ -365,6 +365,10 @@ class FeaturesVerifier:
     def head(self) -> Head:
         return self._head
 
+    @property
+    def extractor(self) -> FeatureExtractor:
+        return self._extractor
+
     def verify(
         self, claims: Sequence[Claim], evidence: Sequence[Sequence[Passage]]
     ) -> list[Verdict]:

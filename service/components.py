@@ -85,8 +85,13 @@ def make_verifier(settings: Settings, encoder: Any, nlp: Language) -> Verifier:
 
         folder = settings.verifier_head or default_head_path()
         head = heads.load(folder, FEATURES)
-        mate = cross.load(folder, settings.embedder_path) if settings.verifier_cross else None
-        return FeaturesVerifier(FeatureExtractor(encoder, nlp), head, mate, load_gate(folder))
+        mate = (
+            cross.load(folder, settings.embedder_path, settings.runtime)
+            if settings.verifier_cross
+            else None
+        )
+        extractor = FeatureExtractor(encoder, nlp, settings.evidence_memo)
+        return FeaturesVerifier(extractor, head, mate, load_gate(folder))
     if settings.verifier == "nli":
         from claims.nli import NLIVerifier, parse_label_order
 
@@ -127,7 +132,7 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
     engine, sessions = open_database(settings)
     if embedder is None:
         log.info("loading the sentence embedder")
-        embedder = MiniLMEmbedder(settings.embedder_path)
+        embedder = MiniLMEmbedder(settings.embedder_path, runtime=settings.runtime)
     nlp = load_spacy(settings.spacy_model)
     corpora = Corpora(
         sessions,

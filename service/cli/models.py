@@ -80,7 +80,8 @@ def _models(settings: Settings) -> tuple[Any, Any]:
     from claims.nlp import load_spacy
     from retrieval.embedders import MiniLMEmbedder
 
-    return MiniLMEmbedder(settings.embedder_path), load_spacy(settings.spacy_model)
+    embedder = MiniLMEmbedder(settings.embedder_path, runtime=settings.runtime)
+    return embedder, load_spacy(settings.spacy_model)
 
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:

@@ -56,6 +56,16 @@ def test_folding_the_adapters_in_changes_no_score() -> None:
 
 
 @pytest.mark.models
+def test_onnx_runtime_gives_torch_scores() -> None:
+    shipped = Path(cross.__file__).parent / "heads" / "default"
+    in_onnx, in_torch = cross.load(shipped), cross.load(shipped, runtime="torch")
+    assert in_onnx is not None and in_torch is not None
+    assert in_onnx._onnx is not None and in_torch._onnx is None
+    many = [cross.Pair(p.claim, (p.evidence + " ") * k) for k in (1, 9) for p in PAIRS]
+    np.testing.assert_allclose(in_onnx.scores(many), in_torch.scores(many), atol=1e-5)
+
+
+@pytest.mark.models
 def test_a_head_can_train_the_transformer_blocks_themselves(tmp_path: Path) -> None:
     head = cross.train(PAIRS * 8, epochs=4, batch_size=6, lr=3e-4, tune="layers", device="cpu")
     assert head.card["tuned"] == "layers"

@@ -116,3 +116,30 @@ def test_the_shipped_head_on_the_real_models(nlp, minilm, with_cross) -> None:
     for verdict in (supported, wrong_year, unknown, refuted):
         assert sum(verdict.scores.values()) == pytest.approx(1.0)
         assert verdict.confidence == verdict.scores[verdict.label]
+
+
+def test_evidence_sentences_are_encoded_and_parsed_once(nlp) -> None:
+    class Counting(FakeEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[str] = []
+
+        def encode_tokens(self, texts):
+            self.asked += texts
+            return super().encode_tokens(texts)
+
+    encoder = Counting()
+    extractor = FeatureExtractor(encoder, nlp, evidence_memo=16)
+    first = extractor.extract(["Marie Curie was born in Warsaw in 1876."], [[CURIE]])
+    assert "Marie Curie: Marie Curie was born in Warsaw in 1867." in encoder.asked
+    encoder.asked.clear()
+    # Another claim on the same passage: only the claim is encoded, and what the
+    # remembered sentence brings is what it brought the first time.
+    again = extractor.extract(["Marie Curie was born in Warsaw in 1876 ."], [[CURIE]])
+    assert encoder.asked == ["Marie Curie was born in Warsaw in 1876 ."]
+    assert list(again[0].vector) == list(first[0].vector)
+    assert [r.code for r in again[0].findings] == [r.code for r in first[0].findings]
+    extractor.forget()
+    encoder.asked.clear()
+    extractor.extract(["Marie Curie was born in Warsaw in 1876."], [[CURIE]])
+    assert "Marie Curie: Marie Curie was born in Warsaw in 1867." in encoder.asked

@@ -167,3 +167,18 @@ def test_the_memo_gives_a_claims_word_pieces_from_its_first_pass(minilm: Any) ->
     memo.clear()
     memo.encode(claims[:1])
     assert calls[-1] == ("encode_tokens", 1)
+
+
+def test_onnx_runtime_gives_torch_vectors(minilm: Any) -> None:
+    in_torch = MiniLMEmbedder(runtime="torch")
+    assert minilm.runtime == "onnx" and in_torch.runtime == "torch"
+    texts = ["Paris: " + TEXT, "  The Seine.  ", "x", " ".join([TEXT] * 40)]
+    np.testing.assert_allclose(minilm.encode(texts), in_torch.encode(texts), atol=1e-5)
+    for a, b in zip(minilm.encode_tokens(texts), in_torch.encode_tokens(texts), strict=True):
+        assert a.pieces == b.pieces
+        np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
+        np.testing.assert_allclose(a.sentence, b.sentence, atol=1e-5)
+    text, head, spans = _spans("Paris", TEXT)
+    (p1, s1), (p2, s2) = (e.encode_passages([text], [head], [spans]) for e in (minilm, in_torch))
+    np.testing.assert_allclose(p1, p2, atol=1e-5)
+    np.testing.assert_allclose(np.stack(s1[0]), np.stack(s2[0]), atol=1e-5)
