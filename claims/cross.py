@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from claims.features import AlignedSentence
 from retrieval import onnx
-from retrieval.onnx import OnnxEncoder, Runtime
+from retrieval.onnx import Runtime
 from retrieval.text import titled
 
 CLASSES: tuple[str, ...] = ("NOT_ENOUGH_INFO", "REFUTED", "SUPPORTED")
@@ -180,6 +180,7 @@ class CrossHead:
         merge: Fold the adapters into the layers they adapt (same scores, faster).
         runtime: ``onnx`` runs the merged encoder in ONNX Runtime (same scores, about
             twice as fast on CPU), ``torch`` in torch; unmerged heads run in torch.
+        int8: In ONNX Runtime, with the encoder's weights quantised to int8.
     """
 
     def __init__(
@@ -190,6 +191,7 @@ class CrossHead:
         batch_size: int = 32,
         merge: bool = True,
         runtime: Runtime = "onnx",
+        int8: bool = False,
     ) -> None:
         import torch
 
@@ -206,9 +208,7 @@ class CrossHead:
         if merge:
             _merge_adapters(self._encoder)
         self._encoder.eval()
-        self._onnx = None
-        if merge and onnx.runtime(runtime) == "onnx":
-            self._onnx = OnnxEncoder(self._encoder)
+        self._onnx = onnx.encoder(self._encoder, runtime, int8) if merge else None
         self._batch_size = batch_size
         self._lock = threading.Lock()
 
@@ -284,7 +284,7 @@ class CrossHead:
 
 
 def load(
-    folder: Path, model_path: Path | None = None, runtime: Runtime = "onnx"
+    folder: Path, model_path: Path | None = None, runtime: Runtime = "onnx", int8: bool = False
 ) -> CrossHead | None:
     """The cross head stored in ``folder``, or None when the folder has none."""
     if not (folder / "cross.npz").is_file():
@@ -294,7 +294,7 @@ def load(
         raise ValueError(f"{folder}: cross head format {card.get('format')!r}, need {FORMAT}")
     with np.load(folder / "cross.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
-    return CrossHead(arrays, card, model_path, runtime=runtime)
+    return CrossHead(arrays, card, model_path, runtime=runtime, int8=int8)
 
 
 def train(
@@ -408,7 +408,8 @@ def train(
         **(card or {}),
     }
     print(f"cross head: {len(pairs)} pairs, {epochs} epochs, {tune} on {device}", file=sys.stderr)
-    return CrossHead(arrays, full, model_path)
+    # Trained heads are read in torch: most are saved and loaded again, or scored once.
+    return CrossHead(arrays, full, model_path, runtime="torch")
 
 
 def evidence_text(sentences: Sequence[AlignedSentence], top: int = TOP_SENTENCES) -> str:

@@ -332,11 +332,25 @@ class FeatureExtractor:
         self._comparer = Comparer()
         self._pieces: Memo[TokenVectors] = Memo(evidence_memo)
         self._parses: Memo[Doc] = Memo(evidence_memo)
+        self._claim_parses: Memo[Doc] = Memo(1024)
+
+    def prepare(self, claims: Sequence[str]) -> None:
+        """Start parsing ``claims`` on the parser thread, while the caller retrieves evidence
+        for them; :meth:`extract` takes the parses from there."""
+        unique = list(dict.fromkeys(claims))
+
+        def parse() -> None:
+            with NLP_LOCK:
+                docs = dict(zip(unique, self._nlp.pipe(unique), strict=True))
+            self._claim_parses.remember(docs)
+
+        _PARSER.submit(parse)
 
     def forget(self) -> None:
-        """Drop the remembered evidence sentences."""
+        """Drop the remembered evidence sentences (and claims)."""
         self._pieces.clear()
         self._parses.clear()
+        self._claim_parses.clear()
 
     def extract(
         self, claims: Sequence[str], evidence: Sequence[Sequence[Passage]]
@@ -359,10 +373,13 @@ class FeatureExtractor:
         def parse() -> dict[str, Doc]:
             docs = self._parses.recall(texts)
             new = [t for t in texts if t not in docs]
+            # Claims are parsed too (all of the pipeline): the contrast reads their subject.
+            # Those given to prepare() were parsed before this job (one parser thread).
+            claim_docs = self._claim_parses.recall(unique)
+            unparsed = [t for t in unique if t not in claim_docs]
             with NLP_LOCK:
                 parsed = dict(zip(new, self._nlp.pipe(new, disable=_NOT_NEEDED), strict=True))
-                # Claims are parsed too (all of the pipeline): the contrast reads their subject.
-                claim_docs = dict(zip(unique, self._nlp.pipe(unique), strict=True))
+                claim_docs.update(zip(unparsed, self._nlp.pipe(unparsed), strict=True))
             self._parses.remember(parsed)
             return {**docs, **parsed, **claim_docs}
 

@@ -68,19 +68,19 @@ class Head:
         if x.ndim != 2 or x.shape[1] != len(self.features):
             raise HeadError(f"the head reads {len(self.features)} features, got shape {x.shape}")
         out = np.tile(self.baseline, (len(x), 1))
-        rows = np.arange(len(x))
-        for root, column in zip(self.roots, self.tree_output, strict=True):
-            node = np.full(len(x), root, dtype=np.int64)
-            active = ~self.leaf[node]
-            while active.any():
-                n = node[active]
-                values = x[rows[active], self.feature[n]]
-                go_left = np.where(
-                    np.isnan(values), self.missing_left[n], values <= self.threshold[n]
-                )
-                node[active] = np.where(go_left, self.left[n], self.right[n])
-                active = ~self.leaf[node]
-            out[:, column] += self.value[node]
+        # Every tree at once, a level at a time: (trees, rows) of current nodes.
+        nodes = np.repeat(self.roots[:, None].astype(np.int64), len(x), axis=1)
+        rows = np.broadcast_to(np.arange(len(x))[None, :], nodes.shape)
+        inner = ~self.leaf[nodes]
+        while inner.any():
+            n = nodes[inner]
+            values = x[rows[inner], self.feature[n]]
+            go_left = np.where(np.isnan(values), self.missing_left[n], values <= self.threshold[n])
+            nodes[inner] = np.where(go_left, self.left[n], self.right[n])
+            inner = ~self.leaf[nodes]
+        leaves = self.value[nodes]
+        for column in range(out.shape[1]):
+            out[:, column] += leaves[self.tree_output == column].sum(axis=0)
         return out
 
     def scores(self, x: NDArray[np.float32]) -> list[dict[str, float]]:

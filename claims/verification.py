@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,6 +69,13 @@ class Verifier(Protocol):
     ) -> list[Verdict]:
         """Return one verdict per claim; ``evidence[i]`` are the passages for ``claims[i]``."""
         ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """A verifier that can start on claims before their evidence is retrieved."""
+
+    def prepare(self, claims: Sequence[str]) -> None: ...
 
 
 _NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer"]
@@ -368,6 +375,9 @@ class FeaturesVerifier:
     @property
     def extractor(self) -> FeatureExtractor:
         return self._extractor
+
+    def prepare(self, claims: Sequence[str]) -> None:
+        self._extractor.prepare(claims)
 
     def verify(
         self, claims: Sequence[Claim], evidence: Sequence[Sequence[Passage]]

@@ -100,8 +100,8 @@ class MiniLMEmbedder:
         self._batch_size = batch_size
         self._lock = threading.Lock()
         self._onnx: OnnxEncoder | None = None
-        if device == "cpu" and _mean_pooled(self._model) and onnx.runtime(runtime) == "onnx":
-            self._onnx = OnnxEncoder(self._model[0].auto_model)
+        if device == "cpu" and _mean_pooled(self._model):
+            self._onnx = onnx.encoder(self._model[0].auto_model, runtime)
         self.runtime: Runtime = "onnx" if self._onnx else "torch"
 
     def _forward(self, batch: dict[str, Any]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:

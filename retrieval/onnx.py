@@ -17,7 +17,8 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,9 @@ Runtime = Literal["onnx", "torch"]
 RUNTIMES: tuple[Runtime, ...] = ("onnx", "torch")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # Bump when the exported graph changes for the same weights.
-EXPORT_FORMAT = "onnx-encoder/1"
+EXPORT_FORMAT = "onnx-encoder/3"
+# Exports kept in the cache folder (about 90 MB each), the most recently used.
+KEEP = 4
 
 
 def cache_folder() -> Path:
@@ -40,6 +43,18 @@ def cache_folder() -> Path:
         return Path(given) / "onnx"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "claimsieve" / "onnx"
+
+
+def encoder(module: Any, wanted: Runtime, int8: bool = False) -> OnnxEncoder | None:
+    """``module`` in ONNX Runtime, or None where torch must run it (not wanted, not
+    installed, or the cache folder cannot be written)."""
+    if runtime(wanted) == "torch":
+        return None
+    try:
+        return OnnxEncoder(module, int8=int8)
+    except OSError as exc:
+        log.warning("could not export an encoder for ONNX Runtime (%s): it runs in torch", exc)
+        return None
 
 
 def runtime(wanted: Runtime) -> Runtime:
@@ -85,8 +100,23 @@ def _last_hidden(encoder: Any) -> Any:
     return LastHidden().eval()
 
 
-def export(encoder: Any, path: Path) -> None:
-    """Write ``encoder`` as ONNX to ``path`` (atomically: a reader never sees half a file)."""
+@contextmanager
+def _attention(encoder: Any, kind: str) -> Iterator[None]:
+    """The encoder with another attention implementation inside the block."""
+    before = getattr(encoder.config, "_attn_implementation", None)
+    if before is None or not hasattr(encoder, "set_attn_implementation"):
+        yield
+        return
+    encoder.set_attn_implementation(kind)
+    try:
+        yield
+    finally:
+        encoder.set_attn_implementation(before)
+
+
+def export(encoder: Any, path: Path, int8: bool = False) -> None:
+    """Write ``encoder`` as ONNX to ``path`` (atomically: a reader never sees half a file);
+    ``int8``: its linear layers quantised."""
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,8 +131,10 @@ def export(encoder: Any, path: Path) -> None:
     try:
         # The TorchScript exporter (deprecated since torch 2.9, still in 2.13, which is
         # pinned) needs no onnxscript and traces a BERT encoder with dynamic axes as is;
-        # its tracer warnings are about control flow this encoder does not take.
-        with torch.no_grad(), warnings.catch_warnings():
+        # its tracer warnings are about control flow this encoder does not take. Attention
+        # written out ("eager") runs about 12% faster in ONNX Runtime than torch's fused
+        # kernel traced, with the same numbers (to 4e-6).
+        with torch.no_grad(), warnings.catch_warnings(), _attention(encoder, "eager"):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 _last_hidden(encoder),
@@ -114,9 +146,36 @@ def export(encoder: Any, path: Path) -> None:
                 opset_version=17,
                 dynamo=False,
             )
+        if int8:
+            _quantize(temporary)
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recently used exports (another process may hold one
+    open: on POSIX it reads on from the unlinked file)."""
+    exports = sorted(folder.glob("encoder-*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in exports[keep:]:
+        old.unlink(missing_ok=True)
+
+
+def _quantize(path: str) -> None:
+    """Weights of each block's attention output and feed-forward layers to int8 in place
+    (dynamic quantisation, per channel). The query, key and value projections stay float:
+    quantised too they cost more accuracy and gain no speed (measured, README)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    names = [
+        node.name
+        for node in onnx.load(path).graph.node
+        if node.op_type == "MatMul" and ("/intermediate/" in node.name or "/output/" in node.name)
+    ]
+    quantize_dynamic(
+        path, path, per_channel=True, weight_type=QuantType.QInt8, nodes_to_quantize=names
+    )
 
 
 class OnnxEncoder:
@@ -127,18 +186,28 @@ class OnnxEncoder:
             and ``token_type_ids`` (its weights as they will be used).
         folder: Where exports are kept (default :func:`cache_folder`).
         threads: ONNX Runtime's threads for one call (default: its own choice, the cores).
+        int8: The attention output and feed-forward weights quantised to int8 (about 30%
+            faster, and no longer torch's numbers).
     """
 
-    def __init__(self, encoder: Any, folder: Path | None = None, threads: int = 0) -> None:
+    def __init__(
+        self, encoder: Any, folder: Path | None = None, threads: int = 0, int8: bool = False
+    ) -> None:
         import onnxruntime
 
-        path = (folder or cache_folder()) / f"encoder-{weights_digest(encoder)}.onnx"
-        if not path.is_file():
+        folder = folder or cache_folder()
+        path = folder / f"encoder-{weights_digest(encoder)}{'-int8' if int8 else ''}.onnx"
+        if path.is_file():
+            os.utime(path)  # recently used: kept by the next pruning
+        else:
             log.info("exporting an encoder to %s (once)", path)
-            export(encoder, path)
+            export(encoder, path, int8)
+            _prune(folder, KEEP)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        # Threads that wait spin by default, taking a core from spaCy running beside them.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
         self._session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]

@@ -86,7 +86,7 @@ def make_verifier(settings: Settings, encoder: Any, nlp: Language) -> Verifier:
         folder = settings.verifier_head or default_head_path()
         head = heads.load(folder, FEATURES)
         mate = (
-            cross.load(folder, settings.embedder_path, settings.runtime)
+            cross.load(folder, settings.embedder_path, settings.runtime, settings.cross_int8)
             if settings.verifier_cross
             else None
         )

@@ -35,7 +35,7 @@ from claims.types import (
     as_passage,
     new_id,
 )
-from claims.verification import Verifier
+from claims.verification import Preparing, Verifier
 from retrieval.embedders import Embedder
 from retrieval.snapshots import Fusion, Mode, Reranker, Snapshot
 from retrieval.types import Hit
@@ -263,6 +263,8 @@ class Checker:
     ) -> list[Verdict]:
         """Retrieve evidence for each claim and verify it (one batch of each)."""
         texts = [c.text for c in checkable]
+        if isinstance(self.verifier, Preparing):
+            self.verifier.prepare(texts)  # spaCy reads the claims while MiniLM encodes them
         with timing.stage("embedding"):
             vectors = self.embedder.encode(texts)
         with timing.stage("search"):

@@ -163,3 +163,15 @@ def test_adapt_moves_the_classifier_toward_new_labels_as_far_as_the_rows_justify
         cross.adapt(w0, b0, x[:2], ["SUPPORTED", "HALLUCINATED"])
     with pytest.raises(ValueError, match="no rows"):
         cross.adapt(w0, b0, x[:0], [])
+
+
+@pytest.mark.models
+def test_an_int8_head_stays_close_to_the_full_one() -> None:
+    shipped = Path(cross.__file__).parent / "heads" / "default"
+    full, int8 = cross.load(shipped), cross.load(shipped, int8=True)
+    assert full is not None and int8 is not None and int8._onnx is not None
+    assert int8._onnx.path.name.endswith("-int8.onnx")
+    many = [cross.Pair(p.claim, (p.evidence + " ") * k) for k in (1, 9) for p in PAIRS]
+    a, b = full.scores(many), int8.scores(many)
+    assert not np.allclose(a, b, atol=1e-5)  # quantised: not the same numbers
+    np.testing.assert_allclose(a, b, atol=0.15)

@@ -143,3 +143,22 @@ def test_evidence_sentences_are_encoded_and_parsed_once(nlp) -> None:
     encoder.asked.clear()
     extractor.extract(["Marie Curie was born in Warsaw in 1876."], [[CURIE]])
     assert "Marie Curie: Marie Curie was born in Warsaw in 1867." in encoder.asked
+
+
+def test_claims_prepared_ahead_are_parsed_once(nlp) -> None:
+    calls: list[list[str]] = []
+
+    class Counting:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def pipe(self, texts, **kwargs):
+            calls.append(list(texts))
+            return self.inner.pipe(texts, **kwargs)
+
+    extractor = FeatureExtractor(FakeEmbedder(), Counting(nlp))  # type: ignore[arg-type]
+    claim = "Marie Curie was born in Warsaw in 1876."
+    extractor.prepare([claim, claim])
+    found = extractor.extract([claim], [[CURIE]])
+    assert calls[0] == [claim] and all(claim not in texts for texts in calls[1:])
+    assert "date_mismatch" in [r.code for r in found[0].findings]
