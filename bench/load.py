@@ -129,14 +129,16 @@ async def run(url: str, keys: list[dict[str, str]], seconds: float, flood: bool)
     return summary(log, seconds)
 
 
-def start(data: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``claimsieve serve`` on ``port``, ready (its /readyz answered 200)."""
+def start(
+    data: Path, port: int, log: Path, env: dict[str, str], *options: str
+) -> subprocess.Popen[bytes]:
+    """``claimsieve serve`` on ``port`` (with ``options``), ready (its /readyz answered 200)."""
     import httpx
 
     environment = {**os.environ, "CLAIMSIEVE_DATA_DIR": str(data), **env}
     with log.open("ab") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(port), *options],
             cwd=ROOT,
             env=environment,
             stdout=out,
