@@ -196,6 +196,10 @@ class DenseIndex:
         if selector is not None:
             params.sel = selector
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        # A few queries at a time (a check's claims) are scored by FAISS one by one, each a
+        # pass over every vector, unless its matrix-product threshold lets one pass do them
+        # all: the same results, twice as fast on 100,000 passages (bench/latency.py).
+        faiss.cvar.distance_compute_blas_threshold = 1
         refine = self.kind == "ivfpq" and self._exact is not None
         fetch = min(max(len(self), 1), k * self._config.pq_refine) if refine else k
         scores, rows = self._index.search(queries, fetch, params=params)
