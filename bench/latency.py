@@ -13,10 +13,15 @@ Measured twice in one run: with the evidence sentences remembered from earlier
 checks (a warm service, whose passages come back check after check), and as
 ``evidence_new``, the verifier's evidence memo emptied before every run too.
 ``CLAIMSIEVE_RUNTIME=torch`` measures the torch runtime instead of ONNX Runtime.
+``--passages N`` checks against a corpus of N passages instead: the built-in
+reference and, as distractors, the unique sentences of ``../shared/nli`` and
+the passages of ``../shared/eval`` (then pairs of those sentences, up to N),
+built once into the data folder as ``python-reference-N``.
 Uses the data folder of the settings (default ./data), building the built-in
 corpus there on first use.
 
-    python bench/latency.py [--runs 30] [--no-http] [--out bench/results/latency.json]
+    python bench/latency.py [--runs 30] [--no-http] [--passages 100000]
+        [--out bench/results/latency.json]
 """
 
 from __future__ import annotations
@@ -134,6 +139,49 @@ def _served(settings: Any) -> tuple[Any, Callable[[], dict[str, Any]], Callable[
     return app.state.checker, post, stop
 
 
+def distractors(count: int) -> list[Any]:
+    """``count`` one- or two-sentence documents of real text from ``../shared``."""
+    from retrieval.types import Document
+
+    shared = ROOT.parent / "shared"
+    sentences: dict[str, None] = {}
+    for path in sorted((shared / "nli").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            sentences.update(dict.fromkeys([row["premise"], row["hypothesis"]]))
+    for path in sorted((shared / "eval").glob("*/corpus.jsonl")):
+        for line in path.read_text().splitlines():
+            sentences[json.loads(line)["text"]] = None
+    texts = list(sentences)
+    if not texts:
+        raise SystemExit(f"--passages needs {shared}/nli or {shared}/eval")
+    pairs = (f"{a} {b}" for a, b in zip(texts, texts[1:] + texts[:1], strict=True))
+    chosen = (texts + list(pairs))[:count]
+    return [Document(f"distractor-{i}", "", text) for i, text in enumerate(chosen)]
+
+
+def with_distractors(settings: Any, passages: int) -> Any:
+    """Settings whose default corpus is the built-in reference plus distractors, built once."""
+    from retrieval.builtin import python_reference
+    from service import components
+
+    name = f"python-reference-{passages}"
+    settings = settings.model_copy(update={"default_corpus": name})
+    built = components.build(settings)
+    try:
+        began = time.perf_counter()
+
+        def documents() -> list[Any]:
+            reference = python_reference()
+            return reference + distractors(passages - len(reference))
+
+        snapshot = built.checker.corpora.ensure(name, documents)
+        print(f"{name}: {len(snapshot)} passages ({time.perf_counter() - began:.0f} s)")
+    finally:
+        built.engine.dispose()
+    return settings
+
+
 def _figures(
     totals: list[float], stages: list[dict[str, float]], forward: list[tuple[float, float, float]]
 ) -> dict[str, Any]:
@@ -165,6 +213,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-http", action="store_true", help="call the pipeline directly")
+    parser.add_argument("--passages", type=int, default=0, help="a corpus this large instead")
     parser.add_argument("--out", type=Path, default=Path("bench/results/latency.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -175,6 +224,8 @@ def main() -> None:
     from service.settings import get_settings
 
     settings = get_settings()
+    if args.passages:
+        settings = with_distractors(settings, args.passages)
     began = time.perf_counter()
     if args.no_http:
         checker = components.build(settings).checker
@@ -236,6 +287,7 @@ def main() -> None:
         "runs": args.runs,
         "warmup": args.warmup,
         "runtime": settings.runtime,
+        "corpus": settings.default_corpus,
         **remembered,
         "evidence_new": new,
         "startup_s": round(startup, 1),

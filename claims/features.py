@@ -28,6 +28,7 @@ from claims.contrast import CODES, Comparer, Finding
 from claims.nlp import NLP_LOCK
 from claims.timing import stage
 from claims.types import Passage, Reason, Span
+from retrieval.embedders import Memo
 from retrieval.text import split_sentences, titled
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
     from retrieval.embedders import TokenVectors
-
-from retrieval.embedders import Memo
 
 
 class TokenEncoder(Protocol):

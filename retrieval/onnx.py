@@ -28,12 +28,11 @@ from numpy.typing import NDArray
 log = logging.getLogger(__name__)
 
 Runtime = Literal["onnx", "torch"]
-RUNTIMES: tuple[Runtime, ...] = ("onnx", "torch")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # Bump when the exported graph changes for the same weights.
 EXPORT_FORMAT = "onnx-encoder/3"
 # Exports kept in the cache folder (about 90 MB each), the most recently used.
-KEEP = 4
+KEEP = 6
 
 
 def cache_folder() -> Path:

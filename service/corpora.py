@@ -137,15 +137,21 @@ class Corpora:
         """Delete documents; a new version marks their passages as tombstones."""
         return self.change(name, delete=ids)
 
-    def rebuild(self, name: str, progress: bool = False, reembed: bool = False) -> ChangeResult:
+    def rebuild(
+        self,
+        name: str,
+        progress: bool = False,
+        reembed: bool = False,
+        report: Callable[[int], None] | None = None,
+    ) -> ChangeResult:
         """A new version without tombstones, its indexes built afresh (compaction).
 
         ``reembed`` encodes every live document again with this service's embedder:
         the way to move a corpus made by another embedder onto this one.
         """
         if reembed:
-            return self.change(name, progress=progress, reembed=True)
-        return self.change(name, compact=True, progress=progress)
+            return self.change(name, progress=progress, reembed=True, report=report)
+        return self.change(name, compact=True, progress=progress, report=report)
 
     def change(
         self,
@@ -156,12 +162,14 @@ class Corpora:
         progress: bool = False,
         fresh: bool = False,
         reembed: bool = False,
+        report: Callable[[int], None] | None = None,
     ) -> ChangeResult:
         """Build and record the next version.
 
         ``fresh`` starts from nothing, not the current version; ``reembed`` starts from
         nothing and adds the current version's documents again (read under the write lock,
-        so no change made meanwhile is lost).
+        so no change made meanwhile is lost). ``report`` is told how many documents have
+        been read so far.
         """
         with self._lock:
             write_lock = self._write_locks.setdefault(name, threading.Lock())
@@ -196,6 +204,7 @@ class Corpora:
                 self._dense,
                 compact=compact,
                 progress=progress,
+                report=report,
             ) as builder:
                 builder.delete(delete)
                 change = builder.add(add)

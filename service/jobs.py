@@ -1,4 +1,5 @@
-"""Bulk screens as jobs: what a submission may hold, and the worker that checks its items.
+"""Work as jobs: bulk screens (what a submission may hold) and large corpus changes, and
+the worker that does both.
 
 A submission is a list of items, each ``{id, text | claims, prompt?, corpus?,
 metadata?}`` (``claimsieve screen`` reads the same rows). Every item is checked
@@ -10,6 +11,13 @@ items of one job from the database (``service.store.jobs``), check them
 together (``Checker.check_many``: one embedder and one verifier call) and record
 each outcome with its lease. The queue lives in the database, so a restart
 loses nothing: an item whose worker died is leased again when its lease runs out.
+
+A corpus change too large to make inside one request (an upload of many
+documents, a rebuild) is a job of kind ``corpus`` with one item, the change:
+the upload is kept in a file beside the database until the change is recorded;
+the worker reports how many documents it has read (``progress``), renewing its
+lease as it goes, and a change cut short by a crash is made again from the
+start (a version is recorded whole or not at all).
 """
 
 from __future__ import annotations
@@ -25,15 +33,19 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from claims.errors import ClaimsError
 from claims.types import CheckResult
+from retrieval.errors import RetrievalError
+from retrieval.types import Document
+from service.corpora import ChangeResult
 from service.errors import BadRequestError, ServiceError, UnknownCorpusError
 from service.pipeline import Checker, Screened
 from service.settings import Settings
@@ -200,6 +212,76 @@ def result_body(item: Screened, found: CheckResult | ClaimsError | ServiceError)
     if isinstance(found, ClaimsError | ServiceError):
         return {"id": item.id, "error": {"code": found.code, "message": found.message}}
     return {"id": item.id, "check": result_json(found, item.metadata)}
+
+
+def submit_change(
+    db: Session,
+    uploads: Path,
+    corpus: str,
+    documents: Sequence[Document] | None,
+    created_by: str | None,
+    reembed: bool = False,
+    total: int = 0,
+) -> Job:
+    """Queue a change of ``corpus``: adding ``documents``, or (None) rebuilding it.
+
+    The documents are written to ``uploads`` (and synced) before the job exists, so an
+    accepted upload survives a crash; ``total``: the documents a rebuild reads.
+    """
+    job_id = f"job_{uuid.uuid4().hex}"
+    digest = hashlib.sha256(f"{corpus}\n{reembed}\n".encode())
+    upload: Path | None = None
+    if documents is not None:
+        uploads.mkdir(parents=True, exist_ok=True)
+        upload = uploads / f"{job_id}.jsonl"
+        part = upload.with_suffix(".part")
+        with part.open("w", encoding="utf-8") as out:
+            for document in documents:
+                line = json.dumps(asdict(document), ensure_ascii=False) + "\n"
+                digest.update(line.encode())
+                out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(part, upload)
+        total = len(documents)
+    action = "add" if documents is not None else "rebuild"
+    job = Job(
+        id=job_id,
+        kind="corpus",
+        status="queued",
+        corpus=corpus,
+        body_sha256=digest.hexdigest(),
+        items=1,
+        metadata_={"action": action, "reembed": reembed},
+        created_by=created_by,
+        callback_attempts=0,
+        progress={"stage": "queued", "done": 0, "total": total},
+    )
+    change = {
+        "action": action,
+        "corpus": corpus,
+        "upload": str(upload) if upload else None,
+        "reembed": reembed,
+        "documents": total,
+    }
+    item = JobItem(position=0, item_id="change", payload=change, state="queued", attempts=0)
+    try:
+        created, _ = job_store.create_job(db, job, [item])
+    except BaseException:
+        if upload is not None:
+            upload.unlink(missing_ok=True)
+        raise
+    return created
+
+
+def _uploaded(path: Path) -> Iterator[Document]:
+    with path.open(encoding="utf-8") as rows:
+        for line in rows:
+            yield Document(**json.loads(line))
+
+
+class _LeaseLost(Exception):
+    """Another worker holds the change now (this one was presumed dead): stop."""
 
 
 class Tally:
@@ -389,8 +471,15 @@ class Worker:
             )
             if not leased:
                 return 0
-            top_k = job_store.get_job(db, leased[0].job_id).top_k
-            pairs = [(row.id, item_from_row(row.payload)) for row in leased]
+            job = job_store.get_job(db, leased[0].job_id)
+            if job.kind == "corpus":
+                change = (leased[0].id, dict(leased[0].payload))
+            else:
+                top_k = job.top_k
+                pairs = [(row.id, item_from_row(row.payload)) for row in leased]
+        if job.kind == "corpus":
+            self._change(*change)
+            return 1
         items = [item for _, item in pairs]
         found = self.checker.check_many(items, top_k)
         outcomes = [
@@ -405,6 +494,54 @@ class Worker:
         with self.sessions() as db:
             job_store.finish_items(db, self.name, outcomes)
         return len(pairs)
+
+    def _change(self, item_pk: int, change: dict[str, Any]) -> None:
+        """Make a corpus change and record it (or its error) as the job's one result."""
+        total = int(change["documents"])
+        reported = [0.0]
+
+        def report(read: int, stage: str = "indexing") -> None:
+            now = time.monotonic()
+            if now - reported[0] < 1.0 and read not in (0, total):
+                return
+            reported[0] = now
+            with self.sessions() as db:
+                held = job_store.report_progress(
+                    db,
+                    item_pk,
+                    self.name,
+                    self.lease_s,
+                    {"stage": stage, "done": read, "total": total},
+                )
+            if not held:
+                raise _LeaseLost(change["corpus"])
+
+        corpora = self.checker.corpora
+        name, upload = change["corpus"], change["upload"]
+        try:
+            report(0)
+            found: ChangeResult
+            if change["action"] == "add":
+                found = corpora.change(name, add=_uploaded(Path(upload)), report=report)
+            else:
+                found = corpora.rebuild(name, reembed=bool(change["reembed"]), report=report)
+            body: dict[str, Any] = {"id": "change", "change": asdict(found)}
+            state = "done"
+        except _LeaseLost:
+            log.warning("corpus change of %s: another worker took it over", name)
+            return
+        except (ServiceError, ClaimsError, RetrievalError) as exc:
+            body = {"id": "change", "error": {"code": exc.code, "message": exc.message}}
+            state = "failed"
+        with self.sessions() as db:
+            if state == "done":
+                done = {"stage": "done", "done": total, "total": total}
+                job_store.report_progress(db, item_pk, self.name, self.lease_s, done)
+            kept = job_store.finish_items(
+                db, self.name, [job_store.Outcome(item_pk, body, 0, state)]
+            )
+        if kept and upload:
+            Path(upload).unlink(missing_ok=True)
 
     def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
         """Work until ``stop`` is set; a batch that breaks is logged and left to its lease."""

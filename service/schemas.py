@@ -260,9 +260,20 @@ class JobCounts(BaseModel):
     cancelled: int
 
 
+class JobProgress(BaseModel):
+    stage: str = Field(description="queued, indexing (documents read so far), done.")
+    done: int = Field(description="Documents read.")
+    total: int = Field(description="Documents to read (0 for a rebuild that reads none).")
+
+
 class JobOut(BaseModel):
     id: str
+    kind: Literal["check", "corpus"] = Field(
+        description="check: items checked; corpus: one corpus change (a large upload or a "
+        "rebuild), its result the change."
+    )
     status: Literal["queued", "running", "done", "cancelled"]
+    progress: JobProgress | None = Field(description="How far a corpus change has got.")
     corpus: str | None
     top_k: int | None
     items: int
@@ -289,7 +300,9 @@ class JobOut(BaseModel):
                 eta = left * seconds / (finished - 1)
         return cls(
             id=job.id,
+            kind=job.kind,
             status=job.status,
+            progress=JobProgress(**job.progress) if job.progress else None,
             corpus=job.corpus,
             top_k=job.top_k,
             items=job.items,

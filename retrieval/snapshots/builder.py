@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +101,7 @@ class Builder:
         compact: Drop tombstoned rows and rebuild the indexes.
         batch: Passages embedded per call.
         progress: Draw progress bars on stderr.
+        report: Told how many documents of a change have been read, as they are.
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class Builder:
         compact: bool = False,
         batch: int = 512,
         progress: bool = False,
+        report: Callable[[int], None] | None = None,
     ) -> None:
         self.corpus, self.version, self.embedder = corpus, version, embedder
         self.chunking = chunking or Chunking()
@@ -122,6 +124,7 @@ class Builder:
         self.compact = compact
         self.batch = batch
         self.progress = progress
+        self.report = report
         self.previous = previous if previous is not None and previous.folder is not None else None
         if self.previous is not None:
             check_embedder(self.previous.manifest, embedder)
@@ -206,7 +209,9 @@ class Builder:
             disable=not self.progress,
         )
         with self._bar:
-            for document in documents:
+            for read, document in enumerate(documents, start=1):
+                if self.report is not None:
+                    self.report(read)
                 found = self._ledger.get(document.id)
                 if found is not None and found[1] == self._round:
                     raise IngestError(f"document id {document.id!r} appears twice in one change")

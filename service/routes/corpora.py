@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -18,8 +19,17 @@ from retrieval.errors import IngestError
 from retrieval.ingest import read_upload
 from retrieval.snapshots import Snapshot
 from retrieval.types import Document
+from service import jobs
 from service.corpora import ChangeResult
-from service.deps import AdminDep, AnyRoleDep, CheckerDep, CorporaDep, SessionDep, audit
+from service.deps import (
+    AdminDep,
+    AnyRoleDep,
+    CheckerDep,
+    CorporaDep,
+    SessionDep,
+    SettingsDep,
+    audit,
+)
 from service.errors import (
     BadRequestError,
     MalformedJsonError,
@@ -34,6 +44,7 @@ from service.schemas import (
     DocumentListOut,
     DocumentOut,
     DocumentSummaryOut,
+    JobOut,
     NameVersion,
     SearchHitOut,
     SearchOut,
@@ -42,6 +53,7 @@ from service.schemas import (
     problem_responses,
 )
 from service.store import corpora as corpus_store
+from service.store import jobs as job_store
 
 router = APIRouter(
     prefix="/v1/corpora",
@@ -201,10 +213,42 @@ def list_versions(
     ]
 
 
+_QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": JobOut,
+        "description": "Too large to make inside the request (or background=true): queued as "
+        "a corpus job; follow it at the Location given (/v1/jobs/{id}).",
+    }
+}
+_BACKGROUND = Query(description="Queue the change as a job whatever its size (202).")
+
+
+def _queued(
+    db: SessionDep,
+    settings: SettingsDep,
+    name: str,
+    documents: list[Document] | None,
+    principal: Any,
+    reembed: bool = False,
+    total: int = 0,
+) -> JSONResponse:
+    """The change queued as a corpus job: 202, the job, and where to follow it."""
+    if corpus_store.get_corpus(db, name) is None:
+        raise NotFoundError(f"no corpus named {name!r}", "corpus_not_found")
+    uploads = settings.data_dir / "uploads"
+    job = jobs.submit_change(db, uploads, name, documents, principal.name, reembed, total)
+    out = JobOut.from_row(job, job_store.progress(db, job.id))
+    location = {"Location": f"/v1/jobs/{job.id}"}
+    return JSONResponse(out.model_dump(mode="json"), status_code=202, headers=location)
+
+
 @router.post(
     "/{name}/documents",
     status_code=201,
-    responses={200: {"description": "Nothing changed: every document was already there"}},
+    responses={
+        200: {"description": "Nothing changed: every document was already there"},
+        **_QUEUED,
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -234,12 +278,20 @@ def list_versions(
     },
 )
 async def add_documents(
-    name: str, request: Request, response: Response, corpora: CorporaDep, principal: AdminDep
-) -> ChangeOut:
+    name: str,
+    request: Request,
+    response: Response,
+    corpora: CorporaDep,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+    background: Annotated[bool, _BACKGROUND] = False,
+) -> Any:
     """Add or replace documents (JSON array, NDJSON or uploaded files); makes a new version.
 
     Every document is validated before anything is indexed: one bad document
-    changes nothing.
+    changes nothing. More than ``CLAIMSIEVE_CORPUS_JOB_DOCUMENTS`` documents (or
+    ``background=true``) are kept and queued as a corpus job: 202 with the job.
     """
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() == "multipart/form-data":
@@ -249,6 +301,13 @@ async def add_documents(
         # Parsing a large body takes seconds: off the event loop, so other requests go on.
         documents = await run_in_threadpool(parse_documents, body, content_type)
     sources = [Document(d.id, d.title or d.id, d.text, d.metadata) for d in documents]
+    if background or len(sources) > settings.corpus_job_documents:
+        queued = await run_in_threadpool(_queued, db, settings, name, sources, principal)
+        details = {"documents": len(sources), "job": queued.headers["Location"]}
+        await run_in_threadpool(
+            audit, request, principal, "corpus.documents.add", f"corpus {name}", details
+        )
+        return queued
     result = await run_in_threadpool(corpora.add_documents, name, sources)
     if not (result.added or result.replaced):
         response.status_code = 200
@@ -323,15 +382,35 @@ def delete_document(
     return _change_out(result)
 
 
-@router.post("/{name}/rebuild", status_code=201)
+@router.post("/{name}/rebuild", status_code=201, responses=_QUEUED)
 async def rebuild_corpus(
-    name: str, request: Request, corpora: CorporaDep, principal: AdminDep, reembed: bool = False
-) -> ChangeOut:
+    name: str,
+    request: Request,
+    corpora: CorporaDep,
+    db: SessionDep,
+    settings: SettingsDep,
+    principal: AdminDep,
+    reembed: bool = False,
+    background: Annotated[bool, _BACKGROUND] = False,
+) -> Any:
     """A new version without tombstones, its dense and sparse indexes built afresh.
 
     With ``reembed=true`` every document is encoded again by this service's embedder
     (for a corpus made by another one, which searches refuse with 409 ``embedder_mismatch``).
+    A corpus of more than ``CLAIMSIEVE_CORPUS_JOB_DOCUMENTS`` documents (or
+    ``background=true``) is rebuilt by a corpus job: 202 with the job.
     """
+    held = _snapshot(corpora, name).manifest.documents
+    if background or held > settings.corpus_job_documents:
+        total = held if reembed else 0
+        queued = await run_in_threadpool(
+            _queued, db, settings, name, None, principal, reembed, total
+        )
+        details = {"reembed": reembed, "job": queued.headers["Location"]}
+        await run_in_threadpool(
+            audit, request, principal, "corpus.rebuild", f"corpus {name}", details
+        )
+        return queued
     changed = _change_out(await run_in_threadpool(corpora.rebuild, name, reembed=reembed))
     details = {"reembed": reembed, "version": changed.version}
     await run_in_threadpool(audit, request, principal, "corpus.rebuild", f"corpus {name}", details)

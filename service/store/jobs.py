@@ -186,6 +186,28 @@ class Outcome:
     state: str
 
 
+def report_progress(
+    db: Session, item_pk: int, worker: str, lease_s: float, progress: dict[str, Any]
+) -> bool:
+    """Record how far a long item (a corpus change) has got and renew its lease; whether
+    ``worker`` still holds it (if not, it should stop: another has taken it over)."""
+    item = db.get(JobItem, item_pk)
+    if item is None:
+        return False
+    held = db.execute(
+        update(JobItem)
+        .where(JobItem.id == item_pk, JobItem.state == "leased", JobItem.leased_by == worker)
+        .values(lease_until=utcnow() + timedelta(seconds=lease_s))
+        .execution_options(synchronize_session=False)
+    )
+    if held.rowcount != 1:  # type: ignore[attr-defined]
+        db.rollback()
+        return False
+    db.execute(update(Job).where(Job.id == item.job_id).values(progress=progress))
+    db.commit()
+    return True
+
+
 def finish_items(db: Session, worker: str, outcomes: Sequence[Outcome]) -> int:
     """Record the outcomes of items ``worker`` still holds, in one transaction; how many.
 

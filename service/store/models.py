@@ -233,14 +233,19 @@ class Review(Base):
 
 
 class Job(Base):
-    """A bulk screen submitted over HTTP: items checked by workers, results kept."""
+    """Work submitted over HTTP and done by workers: a bulk screen or a corpus change."""
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_callback", "callback_state", "callback_next_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # check: items checked against corpora; corpus: one change of a corpus (a large
+    # upload or a rebuild), its one item the change.
+    kind: Mapped[str] = mapped_column(String(20), default="check", server_default="check")
     status: Mapped[str] = mapped_column(String(20))  # queued, running, done, cancelled
     corpus: Mapped[str | None] = mapped_column(String(100))
+    # A corpus change's progress: {"stage", "done", "total"} (documents).
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     top_k: Mapped[int | None] = mapped_column(Integer)
     # Idempotency-Key and the digest of the body it came with: the same pair gives
     # back the same job, another body with that key is a conflict.
