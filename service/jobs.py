@@ -500,7 +500,7 @@ class Worker:
         total = int(change["documents"])
         reported = [0.0]
 
-        def report(read: int, stage: str = "indexing") -> None:
+        def report(read: int) -> None:
             now = time.monotonic()
             if now - reported[0] < 1.0 and read not in (0, total):
                 return
@@ -511,7 +511,7 @@ class Worker:
                     item_pk,
                     self.name,
                     self.lease_s,
-                    {"stage": stage, "done": read, "total": total},
+                    {"stage": "indexing", "done": read, "total": total},
                 )
             if not held:
                 raise _LeaseLost(change["corpus"])
@@ -532,6 +532,9 @@ class Worker:
             return
         except (ServiceError, ClaimsError, RetrievalError) as exc:
             body = {"id": "change", "error": {"code": exc.code, "message": exc.message}}
+            state = "failed"
+        except OSError as exc:  # the kept upload is gone or unreadable
+            body = {"id": "change", "error": {"code": "upload_lost", "message": str(exc)}}
             state = "failed"
         with self.sessions() as db:
             if state == "done":

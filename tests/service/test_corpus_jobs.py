@@ -136,3 +136,25 @@ def test_an_upload_above_the_limit_is_queued_without_asking(tmp_path: Path) -> N
         large = api.client.post("/v1/corpora/docs/documents", json=more, headers=admin)
         assert large.status_code == 202, large.text
         assert _finished(api, large.headers["location"])["progress"]["done"] == 4
+
+
+def test_a_change_whose_upload_is_gone_fails_with_its_reason(api: Api) -> None:
+    app = api.client.app
+    gone = api.settings.data_dir / "uploads" / "gone.jsonl"
+    change = {"action": "add", "corpus": "docs", "upload": str(gone), "reembed": False}
+    job = Job(
+        id="job_gone",
+        kind="corpus",
+        status="queued",
+        corpus="docs",
+        body_sha256="-",
+        items=1,
+        metadata_={},
+        callback_attempts=0,
+    )
+    item = JobItem(position=0, item_id="change", payload={**change, "documents": 1}, state="queued")
+    with app.state.sessions() as db:  # type: ignore[attr-defined]
+        job_store.create_job(db, job, [item])
+    done = _finished(api, "/v1/jobs/job_gone")
+    assert done["counts"]["failed"] == 1
+    assert _result(api, "job_gone")["error"]["code"] == "upload_lost"
