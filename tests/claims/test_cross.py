@@ -175,3 +175,17 @@ def test_an_int8_head_stays_close_to_the_full_one() -> None:
     a, b = full.scores(many), int8.scores(many)
     assert not np.allclose(a, b, atol=1e-5)  # quantised: not the same numbers
     np.testing.assert_allclose(a, b, atol=0.15)
+
+
+@pytest.mark.models
+def test_a_pairs_scores_do_not_depend_on_what_is_batched_beside_it() -> None:
+    from service.settings import Settings
+
+    shipped = Path(cross.__file__).parent / "heads" / "default"
+    settings = Settings()
+    head = cross.load(shipped, runtime=settings.runtime, int8=settings.cross_int8)
+    assert head is not None
+    many = [cross.Pair(p.claim, (p.evidence + " ") * k) for k in (1, 9) for p in PAIRS]
+    together = head.scores(many)
+    alone = np.stack([head.scores([pair])[0] for pair in many])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
