@@ -180,7 +180,8 @@ class CrossHead:
         merge: Fold the adapters into the layers they adapt (same scores, faster).
         runtime: ``onnx`` runs the merged encoder in ONNX Runtime (same scores, about
             twice as fast on CPU), ``torch`` in torch; unmerged heads run in torch.
-        int8: In ONNX Runtime, with the encoder's weights quantised to int8.
+        int8: In ONNX Runtime, with the encoder's weights quantised to int8 (one pair per
+            forward pass).
     """
 
     def __init__(
@@ -209,7 +210,9 @@ class CrossHead:
             _merge_adapters(self._encoder)
         self._encoder.eval()
         self._onnx = onnx.encoder(self._encoder, runtime, int8) if merge else None
-        self._batch_size = batch_size
+        # int8 activations are scaled per call (dynamic quantisation): a pair scored alone
+        # keeps its own scores whatever else is scored, and costs no more time.
+        self._batch_size = 1 if int8 and self._onnx is not None else batch_size
         self._lock = threading.Lock()
 
     @property

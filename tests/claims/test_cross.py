@@ -178,12 +178,10 @@ def test_an_int8_head_stays_close_to_the_full_one() -> None:
 
 
 @pytest.mark.models
-def test_a_pairs_scores_do_not_depend_on_what_is_batched_beside_it() -> None:
-    from service.settings import Settings
-
+@pytest.mark.parametrize("int8", [False, True], ids=["float32", "int8"])
+def test_a_pairs_scores_do_not_depend_on_what_is_batched_beside_it(int8: bool) -> None:
     shipped = Path(cross.__file__).parent / "heads" / "default"
-    settings = Settings()
-    head = cross.load(shipped, runtime=settings.runtime, int8=settings.cross_int8)
+    head = cross.load(shipped, int8=int8)
     assert head is not None
     many = [cross.Pair(p.claim, (p.evidence + " ") * k) for k in (1, 9) for p in PAIRS]
     together = head.scores(many)
