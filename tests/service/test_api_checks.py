@@ -144,10 +144,12 @@ def test_a_check_says_where_its_time_went_when_asked(api: Api) -> None:
             if line.startswith(prefix)
         }
 
+    checker = api.client.app.state.checker  # type: ignore[attr-defined]
     before = stage_counts()
     plain = api.client.post("/v1/checks", json={"text": TEXT}, headers=api.headers("pipeline"))
     assert plain.json()["timings"] is None
     for store in (True, False):
+        checker.forget()  # remembered verdicts would skip retrieval and verification
         body = {"text": TEXT, "options": {"timings": True}, "store": store}
         timed = api.client.post("/v1/checks", json=body, headers=api.headers("pipeline")).json()
         ms = timed["timings"]
@@ -272,3 +274,38 @@ def test_rank_puts_a_planted_false_statement_below_its_true_twin(api: Api) -> No
         422,
         "empty_text",
     )
+
+
+def test_a_claim_checked_again_is_not_verified_again_until_the_corpus_changes(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checker = api.client.app.state.checker  # type: ignore[attr-defined]
+    verified: list[str] = []
+    real = checker.verifier.verify
+
+    def counting(claims, evidence):  # type: ignore[no-untyped-def]
+        verified.extend(c.text for c in claims)
+        return real(claims, evidence)
+
+    monkeypatch.setattr(checker.verifier, "verify", counting)
+    pipeline = api.headers("pipeline")
+    first = api.client.post("/v1/checks", json={"text": TEXT}, headers=pipeline).json()
+    assert len(verified) == 4
+    # The same claims again, one of them twice in one response: nothing is verified.
+    text = TEXT + " Marie Curie was born in Warsaw."
+    again = api.client.post("/v1/checks", json={"text": text}, headers=pipeline).json()
+    assert len(verified) == 4
+    fields = ("verdict", "confidence", "scores", "reasons", "evidence")
+    for one, other in zip(first["claims"][:4], again["claims"][:4], strict=True):
+        assert {f: one[f] for f in fields} == {f: other[f] for f in fields}
+        assert one["id"] != other["id"]
+    assert again["claims"][-1]["verdict"] == first["claims"][2]["verdict"]
+    # A new corpus version: verified again.
+    added = api.client.post(
+        "/v1/corpora/docs/documents",
+        json=[{"id": "moon", "title": "Moon", "text": "The Moon orbits the Earth."}],
+        headers=api.headers("admin"),
+    )
+    assert added.status_code == 201
+    api.client.post("/v1/checks", json={"text": TEXT}, headers=pipeline)
+    assert len(verified) == 8
