@@ -243,9 +243,7 @@ class CrossHead:
                     out[rows] = _pooled(self._tokenizer, self._encoder, chosen).numpy()
                     continue
                 batch = _tokenized(self._tokenizer, chosen)
-                hidden = self._onnx.hidden(batch)
-                mask = batch["attention_mask"].numpy()[..., None].astype(np.float32)
-                out[rows] = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)
+                out[rows] = onnx.masked_mean(self._onnx.hidden(batch), batch["attention_mask"])
         return out
 
     def classify(self, pooled: NDArray[np.float32]) -> NDArray[np.float64]:

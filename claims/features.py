@@ -311,9 +311,9 @@ class FeatureExtractor:
     """Computes ``ClaimFeatures`` for claims and their evidence passages, batch first.
 
     What an evidence sentence brings (its word pieces, its parse) depends on the
-    sentence alone, and the same passages come back check after check: the
-    last ``evidence_memo`` sentences' are remembered, least recently used out
-    first.
+    sentence alone, and the same passages come back check after check: those
+    of the last ``evidence_memo`` sentences are remembered, least recently used
+    out first.
 
     Args:
         encoder: MiniLM (sentence vectors and token vectors).

@@ -110,8 +110,7 @@ class MiniLMEmbedder:
 
         if self._onnx is not None:
             hidden = self._onnx.hidden(batch)
-            mask = batch["attention_mask"].numpy()[..., None].astype(np.float32)
-            sentence = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            sentence = onnx.masked_mean(hidden, batch["attention_mask"])
         else:
             with torch.inference_mode():
                 inputs = {k: v.to(self._model.device) for k, v in batch.items() if k in onnx.INPUTS}
@@ -164,7 +163,7 @@ class MiniLMEmbedder:
         """
         tokenizer = self._model.tokenizer
         special = list(tokenizer.all_special_ids)
-        found: list[TokenVectors | None] = [None] * len(texts)
+        found: dict[int, TokenVectors] = {}
         for rows, batch, hidden, sentence in self._batches(texts):
             ids = batch["input_ids"].numpy()
             keep = batch["attention_mask"].numpy().astype(bool) & ~np.isin(ids, special)
@@ -173,7 +172,7 @@ class MiniLMEmbedder:
                 tokens /= np.maximum(np.linalg.norm(tokens, axis=1, keepdims=True), 1e-12)
                 pieces = tuple(tokenizer.convert_ids_to_tokens(ids[k][keep[k]].tolist()))
                 found[i] = TokenVectors(pieces, tokens.astype(np.float32), sentence[k])
-        return [f for f in found if f is not None]
+        return [found[i] for i in range(len(texts))]
 
     def encode_passages(
         self, texts: Sequence[str], heads: Sequence[int], spans: Sequence[Sequence[tuple[int, int]]]

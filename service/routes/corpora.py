@@ -20,6 +20,7 @@ from retrieval.ingest import read_upload
 from retrieval.snapshots import Snapshot
 from retrieval.types import Document
 from service import jobs
+from service.auth import Principal
 from service.corpora import ChangeResult
 from service.deps import (
     AdminDep,
@@ -228,7 +229,7 @@ def _queued(
     settings: SettingsDep,
     name: str,
     documents: list[Document] | None,
-    principal: Any,
+    principal: Principal,
     reembed: bool = False,
     total: int = 0,
 ) -> JSONResponse:
