@@ -10,7 +10,8 @@ embeddings stay the packaged ones): more capacity, and a 21 MB head.
 
 The input is ``claim [SEP] title: sentence title: sentence ...``: the evidence
 sentences most similar to the claim (``claims.features``' ranking), best first,
-cut at ``MAX_LENGTH`` word pieces.
+cut at the head's ``max_length`` word pieces (its card says; new heads take
+``MAX_LENGTH``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ CLASSES: tuple[str, ...] = ("NOT_ENOUGH_INFO", "REFUTED", "SUPPORTED")
 # Labels that name a set of classes: a two-way inference pair's "not entailed" is
 # REFUTED or NOT_ENOUGH_INFO, and is learned as the two together.
 PARTIAL: dict[str, tuple[str, ...]] = {"NOT_SUPPORTED": ("NOT_ENOUGH_INFO", "REFUTED")}
-MAX_LENGTH = 192
+MAX_LENGTH = 128
 TOP_SENTENCES = 5
 RANK = 16
 ALPHA = 32.0
@@ -146,27 +147,29 @@ def _trained_names(encoder: Any) -> list[str]:
     return [name for name, p in encoder.named_parameters() if p.requires_grad]
 
 
-def _tokenized(tokenizer: Any, pairs: Sequence[Pair]) -> Any:
+def _tokenized(tokenizer: Any, pairs: Sequence[Pair], max_length: int) -> Any:
     return tokenizer(
         [p.claim for p in pairs],
         [p.evidence for p in pairs],
         truncation="only_second",
-        max_length=MAX_LENGTH,
+        max_length=max_length,
         padding=True,
         return_tensors="pt",
     )
 
 
-def _pooled(tokenizer: Any, encoder: Any, pairs: Sequence[Pair]) -> Any:
+def _pooled(tokenizer: Any, encoder: Any, pairs: Sequence[Pair], max_length: int) -> Any:
     """The mean-pooled encoder output of each pair (what the classifier reads)."""
-    batch = _tokenized(tokenizer, pairs).to(encoder.device)
+    batch = _tokenized(tokenizer, pairs, max_length).to(encoder.device)
     hidden = encoder(**batch).last_hidden_state
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-def _logits(tokenizer: Any, encoder: Any, classifier: Any, pairs: Sequence[Pair]) -> Any:
-    return classifier(_pooled(tokenizer, encoder, pairs))
+def _logits(
+    tokenizer: Any, encoder: Any, classifier: Any, pairs: Sequence[Pair], max_length: int
+) -> Any:
+    return classifier(_pooled(tokenizer, encoder, pairs, max_length))
 
 
 class CrossHead:
@@ -235,14 +238,15 @@ class CrossHead:
 
         out = np.zeros((len(pairs), self._encoder.config.hidden_size), dtype=np.float32)
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].claim + pairs[i].evidence))
+        length = int(self.card["max_length"])
         with self._lock, torch.inference_mode():
             for start in range(0, len(order), self._batch_size):
                 rows = order[start : start + self._batch_size]
                 chosen = [pairs[i] for i in rows]
                 if self._onnx is None:
-                    out[rows] = _pooled(self._tokenizer, self._encoder, chosen).numpy()
+                    out[rows] = _pooled(self._tokenizer, self._encoder, chosen, length).numpy()
                     continue
-                batch = _tokenized(self._tokenizer, chosen)
+                batch = _tokenized(self._tokenizer, chosen, length)
                 out[rows] = onnx.masked_mean(self._onnx.hidden(batch), batch["attention_mask"])
         return out
 
@@ -314,6 +318,7 @@ def train(
     init: CrossHead | None = None,
     tune: str = "adapters",
     device: str | None = None,
+    max_length: int = MAX_LENGTH,
 ) -> CrossHead:
     """Fit the encoder's trainable part and the classifier on labelled pairs.
 
@@ -324,7 +329,8 @@ def train(
     generated pairs first); by default they start afresh. ``tune``: see
     :data:`TUNINGS`. ``lr``: the peak learning rate (default: :data:`LEARNING_RATES`
     of ``tune``). ``device``: where to train (default: CUDA when there is
-    one); the head returned runs on the CPU.
+    one); the head returned runs on the CPU. ``max_length``: word pieces per input,
+    kept in the card, so the head is scored as it was trained.
     """
     import torch
 
@@ -381,7 +387,7 @@ def train(
         rng.shuffle(batches)
         for part in batches:
             rows = torch.as_tensor(np.asarray(part), device=device)
-            logits = _logits(tokenizer, encoder, classifier, [pairs[i] for i in part])
+            logits = _logits(tokenizer, encoder, classifier, [pairs[i] for i in part], max_length)
             log_p = torch.log_softmax(logits, dim=-1).masked_fill(~allowed[rows], -math.inf)
             losses = -torch.logsumexp(log_p, dim=-1)
             loss = (losses * weight[rows]).sum() / weight[rows].sum()
@@ -404,7 +410,7 @@ def train(
         "tuned": tune,
         "rank": RANK,
         "alpha": ALPHA,
-        "max_length": MAX_LENGTH,
+        "max_length": max_length,
         "epochs": epochs,
         "lr": lr,
         "pairs": len(pairs),

@@ -47,6 +47,20 @@ def test_training_learns_saves_small_and_loads_the_same(tmp_path: Path) -> None:
 
 
 @pytest.mark.models
+def test_a_head_reads_as_many_word_pieces_as_it_was_trained_on(tmp_path: Path) -> None:
+    short = cross.train(PAIRS, epochs=1, batch_size=3, lr=0.0, max_length=16)
+    short.save(tmp_path / "h")
+    loaded = cross.load(tmp_path / "h")
+    assert loaded is not None and loaded.card["max_length"] == 16
+    # Evidence past the 16th word piece is cut, so it cannot move a score.
+    tail = " Paris also hosts the Louvre, the most visited museum in the world."
+    longer = [cross.Pair(p.claim, p.evidence + tail, p.label) for p in PAIRS]
+    np.testing.assert_allclose(loaded.scores(longer), loaded.scores(PAIRS), atol=1e-6)
+    full = cross.CrossHead(short.arrays, {**short.card, "max_length": cross.MAX_LENGTH})
+    assert not np.allclose(full.scores(longer), full.scores(PAIRS), atol=1e-6)
+
+
+@pytest.mark.models
 def test_folding_the_adapters_in_changes_no_score() -> None:
     shipped = Path(cross.__file__).parent / "heads" / "default"
     merged = cross.load(shipped)
