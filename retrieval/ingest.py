@@ -223,7 +223,11 @@ def _cut(text: str, start: int, end: int, max_tokens: int) -> Iterator[tuple[int
         space = text.rfind(" ", start, cut)
         if space > start + (cut - start) // 3:
             cut = space
-        yield start, cut
+        # A run of spaces before the cut stays out of the piece, as it does after it.
+        piece_end = cut
+        while piece_end > start + 1 and text[piece_end - 1].isspace():
+            piece_end -= 1
+        yield start, piece_end
         start = cut
         while start < end and text[start].isspace():
             start += 1
