@@ -18,6 +18,10 @@ The rules, in the order they apply:
    "between X and Y" and symmetric verbs ("married", "shared") are left whole.
 4. When a verb carries two or more prepositional phrases of time, place or
    quantity, each becomes its own claim with the rest of the clause.
+
+Code is never cut: the brackets of a call ("pow(base, exp)") and brackets
+holding an expression ("the tuple (x//y, x%y)") stay whole where they stand,
+however the parser reads the commas inside them.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ _RELATIONAL = frozenset(
     "alliance war match treaty partnership collaboration merger".split()
 )
 MAX_VARIANTS = 16
+# Something only code has between two names or numbers: "x//y", "base**exp", "a == b".
+_OPERATOR = re.compile(r"[\w)]\s*(?://|\*\*|%|==|!=|<=|>=|<<|>>|->)\s*[\w(]")
 _LIFESPAN = re.compile(r"^(?:c\. ?)?(\d{3,4}) ?[–-] ?(\d{3,4})$")
 
 
@@ -73,6 +79,29 @@ class Draft:
         )
 
 
+def code_tokens(sentence: SpacySpan) -> frozenset[int]:
+    """Tokens inside code brackets: a call's (a name right before the bracket) or brackets
+    around an expression; nested brackets belong to the outermost pair."""
+    text, base = sentence.text, sentence.start_char
+    groups: list[tuple[int, int]] = []
+    opened: list[int] = []
+    for k, char in enumerate(text):
+        if char == "(":
+            opened.append(k)
+        elif char == ")" and opened:
+            start = opened.pop()
+            if opened:
+                continue
+            call = start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")
+            if call or _OPERATOR.search(text[start : k + 1]):
+                groups.append((start, k + 1))
+    return frozenset(
+        t.i
+        for t in sentence
+        if any(t.idx - base < end and t.idx - base + len(t) > start for start, end in groups)
+    )
+
+
 def subtree(token: Token) -> set[int]:
     return {t.i for t in token.subtree}
 
@@ -87,12 +116,13 @@ def _union(sets: Iterable[set[int]]) -> set[int]:
 def decompose(sentence: SpacySpan) -> list[Draft]:
     """Atomic claim drafts of one sentence, in order of appearance (may be one)."""
     clauses = _clauses(sentence.root, None)
+    code = code_tokens(sentence)
     drafts: list[Draft] = []
     for clause in clauses:
-        drafts.extend(_detach(sentence, clause))
+        drafts.extend(_detach(sentence, clause, code))
     out: list[Draft] = []
     for draft in drafts:
-        for variant in _coordinations(sentence, draft):
+        for variant in _coordinations(sentence, draft, code):
             out.extend(_modifiers(sentence, variant))
     return out or [Draft({t.i for t in sentence})]
 
@@ -166,13 +196,14 @@ def _edges(sentence: SpacySpan, span: set[int], draft: Draft) -> set[int]:
     return out & draft.tokens
 
 
-def _detach(sentence: SpacySpan, draft: Draft) -> list[Draft]:
-    """Cut parentheticals, appositives and non-restrictive relative clauses out of ``draft``."""
+def _detach(sentence: SpacySpan, draft: Draft, code: frozenset[int]) -> list[Draft]:
+    """Cut parentheticals, appositives and non-restrictive relative clauses out of ``draft``
+    (nothing inside ``code``)."""
     doc = sentence.doc
     extra: list[Draft] = []
     # Parentheticals.
     for i in sorted(draft.tokens):
-        if doc[i].text != "(" or i not in draft.tokens or i in draft.detached:
+        if doc[i].text != "(" or i not in draft.tokens or i in draft.detached or i in code:
             continue
         draft.detached.add(i)
         close = next((j for j in range(i + 1, sentence.end) if doc[j].text == ")"), None)
@@ -209,7 +240,7 @@ def _detach(sentence: SpacySpan, draft: Draft) -> list[Draft]:
     for i in sorted(draft.tokens):
         token = doc[i]
         for child in token.children:
-            if child.i not in draft.tokens or child.i in draft.detached:
+            if child.i not in draft.tokens or child.i in draft.detached or child.i in code:
                 continue
             draft.detached.add(child.i)
             if child.dep_ == "appos" and _place_in_place(token, child):
@@ -227,7 +258,7 @@ def _detach(sentence: SpacySpan, draft: Draft) -> list[Draft]:
                     extra.append(relative)
     for new in extra:
         new.detached |= draft.detached
-    return [draft, *[d for e in extra for d in _detach(sentence, e)]]
+    return [draft, *[d for e in extra for d in _detach(sentence, e, code)]]
 
 
 def _place_in_place(head: Token, appositive: Token) -> bool:
@@ -300,9 +331,13 @@ def _own(member: Token) -> set[int]:
     return subtree(member) - _union(subtree(c) for c in nested) - glue
 
 
-def _coordinations(sentence: SpacySpan, draft: Draft) -> list[Draft]:
+def _coordinations(sentence: SpacySpan, draft: Draft, code: frozenset[int]) -> list[Draft]:
     doc = sentence.doc
-    heads = [doc[i] for i in sorted(draft.tokens) if _splittable(sentence, doc[i], draft)]
+    heads = [
+        doc[i]
+        for i in sorted(draft.tokens)
+        if i not in code and _splittable(sentence, doc[i], draft)
+    ]
     if not heads:
         return [draft]
     options = []

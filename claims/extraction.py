@@ -150,6 +150,8 @@ _SPACE_AFTER = re.compile(r"([(\[{$])\s+")
 _REPEATED = re.compile(r"([,;:])(\s*[,;:])+")
 _LEAD = re.compile(r"^(?:[\s,;:.\-–—]|(?:and|but|or|so|then)\b)+", re.IGNORECASE)
 _TRAIL = re.compile(r"[\s,;:\-–—.!]+$")
+# A name in code, which keeps its case at the start of a claim: "pow(", "str.isdigit".
+_CODE_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.\w+)*\(|^[a-z_]\w*\.[a-z_]")
 
 
 def render(doc: Doc, draft: Draft) -> str:
@@ -177,7 +179,9 @@ def render(doc: Doc, draft: Draft) -> str:
     text = _TRAIL.sub("", _LEAD.sub("", text))
     if not text:
         return ""
-    return text[0].upper() + text[1:] + ("" if text.endswith(("?", '"', "'")) else ".")
+    if not _CODE_NAME.match(text):
+        text = text[0].upper() + text[1:]
+    return text + ("" if text.endswith(("?", '"', "'")) else ".")
 
 
 _GLUE = frozenset(" \t\r\n,;:-–—'\"")
@@ -219,7 +223,7 @@ class ParseExtractor:
     """
 
     name = "parse"
-    version = "4"
+    version = "5"
 
     def __init__(self, nlp: Language, max_chars: int = 20_000) -> None:
         self._nlp = nlp

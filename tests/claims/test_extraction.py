@@ -38,7 +38,7 @@ def test_the_issue_example_gives_four_standalone_claims(extractor) -> None:
     born = result.claims[2]
     # "she" is where the claim comes from, though the claim names her.
     assert [s.slice(text) for s in born.spans] == ["she was born in Warsaw"]
-    assert result.made_by == "parse/4" and result.notices == ()
+    assert result.made_by == "parse/5" and result.notices == ()
 
 
 def test_a_claim_joins_non_contiguous_pieces(extractor) -> None:
@@ -73,6 +73,25 @@ def test_collective_and_or_lists_stay_whole(extractor) -> None:
         "You can pay with cash or card.",
     ):
         assert checked(extractor.extract(text)) == [text]
+
+
+def test_code_is_kept_whole_and_keeps_its_case(extractor) -> None:
+    # The parser reads "pow(base, exp)" as "pow(base" with "exp" in apposition, and drops
+    # "(x//y, x%y)" as an aside: either way the claim lost what it says.
+    text = (
+        "pow(base, exp) with two arguments is equivalent to base**exp. "
+        "divmod(x, y) returns the tuple (x//y, x%y). "
+        "str.isdigit() returns True if all characters are digits."
+    )
+    assert checked(extractor.extract(text)) == [
+        "pow(base, exp) with two arguments is equivalent to base**exp.",
+        "divmod(x, y) returns the tuple (x//y, x%y).",
+        "str.isdigit() returns True if all characters are digits.",
+    ]
+    # Prose brackets are still asides.
+    assert checked(extractor.extract("Curie won the prize (a great honour) in 1903.")) == [
+        "Curie won the prize in 1903."
+    ]
 
 
 def test_sentences_survive_abbreviations_decimals_and_quotes(extractor) -> None:
