@@ -425,6 +425,9 @@ _SHORT_ASIDE = 3
 _QUOTES = frozenset({'"', "'", "“", "”", "‘", "’", "`"})
 
 
+_CONDITIONS = frozenset({"if", "when", "whenever", "unless"})
+
+
 def _quoted(ws: list[Word], i: int) -> bool:
     return 0 < i < len(ws) - 1 and ws[i - 1].text in _QUOTES and ws[i + 1].text in _QUOTES
 
@@ -677,7 +680,12 @@ class Comparer:
             if kind in theirs:
                 continue
             for other, j in theirs.items():
-                if (kind, other) in clash:
+                # "some" follows from "all", except in a condition: "True if some characters
+                # are digits" is not "True if all characters are digits".
+                conditions = (kind, other) == ("partial", "universal") and all(
+                    any(w.key in _CONDITIONS for w in ws[:k]) for ws, k in ((cw, i), (ew, j))
+                )
+                if (kind, other) in clash or conditions:
                     message = f"the claim says '{cw[i].text}'; the evidence says '{ew[j].text}'"
                     return [(Finding("quantifier", message, cw[i].span, ew[j].span), {i})]
         once_claim = [i for i, w in enumerate(cw) if w.key == "once" and w.tag == "RB"]

@@ -44,6 +44,14 @@ def compare(nlp):
             "All",
             "Some",
         ),
+        # "some" follows from "all", but not inside a condition
+        (
+            "The method returns True if some of the characters in the string are digits.",
+            "The method returns True if all characters in the string are digits.",
+            "quantifier",
+            "some",
+            "all",
+        ),
         (
             "The finally clause does not run when an exception is raised.",
             "The finally clause runs when an exception is raised.",
@@ -145,6 +153,7 @@ def test_each_kind_of_contradiction_is_found_strong_with_both_spans(
         ("Tom Kenny voices SpongeBob.", "SpongeBob is voiced by Tom Kenny."),
         ("divmod(x, y) returns (x//y, x%y).", "divmod(x, y) returns the tuple (x//y, x%y)."),
         ("x + y equals y + x.", "x + y equals y + x."),
+        ("Some dictionaries are ordered by key.", "All dictionaries are ordered by key."),
         (
             "The break statement exits the innermost enclosing loop.",
             "The break statement breaks out of the innermost enclosing for or while loop.",
