@@ -201,11 +201,13 @@ class Word:
     name: int = -1  # where the name it is part of starts (one id per name)
     # Worked out once: words are compared with every word of every sentence.
     lower: str = field(init=False, repr=False, compare=False)
-    stem: str = field(init=False, repr=False, compare=False)  # "" for keys of 3 letters or less
+    # "" for keys of 3 letters or less, and for code names: sort() is not sorted()
+    stem: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lower", self.text.lower())
-        object.__setattr__(self, "stem", _stem(self.key) if len(self.key) > 3 else "")
+        stemmed = len(self.key) > 3 and self.pos != "IDENT"
+        object.__setattr__(self, "stem", _stem(self.key) if stemmed else "")
 
     @property
     def content(self) -> bool:
@@ -428,6 +430,38 @@ _QUOTES = frozenset({'"', "'", "“", "”", "‘", "’", "`"})
 _CONDITIONS = frozenset({"if", "when", "whenever", "unless"})
 
 
+def _mode(ws: list[Word], where: Sequence[int]) -> dict[str, int]:
+    """Where ``ws`` says a thing is changed in place ("in place", "the same object", "an
+    existing dictionary") and where it says a new one is made ("a new list", "a copy")."""
+    out: dict[str, int] = {}
+    for k in where:
+        w, after = ws[k], ws[k + 1] if k + 1 < len(ws) else None
+        if w.lower == "in-place" or (
+            w.lower == "in" and after is not None and after.lower == "place"
+        ):
+            out.setdefault("in place", k)
+        elif w.key in ("same", "existing") and after is not None and after.pos == "NOUN":
+            out.setdefault("in place", k)
+        elif w.key in ("new", "fresh") and after is not None and after.pos in ("NOUN", "ADJ"):
+            out.setdefault("new", k)
+        elif w.key == "copy" and w.pos == "NOUN":
+            out.setdefault("new", k)
+    return out
+
+
+def _copies(cw: list[Word], ew: list[Word], window: list[int]) -> list[tuple[Finding, set[int]]]:
+    """Changed in place on one side, a new thing made on the other: "sorts the list in
+    place" / "returns a new sorted list" (counted as an antonym)."""
+    mine, theirs = _mode(cw, range(len(cw))), _mode(ew, window)
+    if len(mine) != 1 or len(theirs) != 1 or mine.keys() == theirs.keys():
+        return []
+    ((claimed, i),), ((stated, j),) = mine.items(), theirs.items()
+    said = {"in place": "changed in place", "new": "a new one made"}
+    message = f"the claim says {said[claimed]}; the evidence says {said[stated]}"
+    phrase = {i, i + 1} if cw[i].lower == "in" else {i}  # "in place" is one thing said
+    return [(Finding("antonym", message, _span(cw, sorted(phrase)), ew[j].span), phrase)]
+
+
 def _quoted(ws: list[Word], i: int) -> bool:
     return 0 < i < len(ws) - 1 and ws[i - 1].text in _QUOTES and ws[i + 1].text in _QUOTES
 
@@ -533,6 +567,7 @@ class Comparer:
         findings += self._polarity(claim.text, cw, ew, window, matched)
         findings += self._quantifiers(cw, ew, _near(window, matched))
         findings += self._swaps(cw, ew, window, matched, in_title)
+        findings += _copies(cw, ew, window)
         findings += _expressions(claim.text, sentence.text, cw)
         values_found = self._values(claim.text, sentence.text, cw, ew)
         findings += values_found

@@ -44,6 +44,21 @@ def compare(nlp):
             "All",
             "Some",
         ),
+        # changed in place against a new one made
+        (
+            "sorted() sorts the given list in place.",
+            "sorted() returns a new list containing all items from the iterable.",
+            "antonym",
+            "in place",
+            "new",
+        ),
+        (
+            "The reverse() method returns a reversed copy of the sequence.",
+            "The reverse() method modifies the sequence in place.",
+            "antonym",
+            "copy",
+            "in",
+        ),
         # "some" follows from "all", but not inside a condition
         (
             "The method returns True if some of the characters in the string are digits.",
@@ -162,6 +177,12 @@ def test_each_kind_of_contradiction_is_found_strong_with_both_spans(
 )
 def test_agreeing_sentences_have_no_finding(compare, claim, evidence) -> None:
     assert compare(claim, evidence).findings == []
+
+
+def test_code_names_are_matched_whole_not_by_stem(compare) -> None:
+    # list.sort() and sorted() are two functions: what one does says nothing of the other.
+    found = compare("list.sort() sorts the list in place.", "sorted() returns a new sorted list.")
+    assert not any(f.strong for f in found.findings)
 
 
 def test_a_sentence_about_another_subject_gives_no_strong_finding(compare) -> None:
