@@ -79,7 +79,7 @@ class Draft:
         )
 
 
-def code_tokens(sentence: SpacySpan) -> frozenset[int]:
+def _code_tokens(sentence: SpacySpan) -> frozenset[int]:
     """Tokens inside code brackets: a call's (a name right before the bracket) or brackets
     around an expression; nested brackets belong to the outermost pair."""
     text, base = sentence.text, sentence.start_char
@@ -116,7 +116,7 @@ def _union(sets: Iterable[set[int]]) -> set[int]:
 def decompose(sentence: SpacySpan) -> list[Draft]:
     """Atomic claim drafts of one sentence, in order of appearance (may be one)."""
     clauses = _clauses(sentence.root, None)
-    code = code_tokens(sentence)
+    code = _code_tokens(sentence)
     drafts: list[Draft] = []
     for clause in clauses:
         drafts.extend(_detach(sentence, clause, code))

@@ -22,6 +22,7 @@ are added to what the head already knew rather than replacing it.
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -95,8 +96,6 @@ NLI_CAPTIONS = ("snli", "cad_snli")
 
 
 def _content_words(text: str) -> set[str]:
-    import re
-
     from spacy.lang.en.stop_words import STOP_WORDS
 
     words = re.findall(r"[a-z]+", text.lower())
