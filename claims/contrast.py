@@ -121,7 +121,7 @@ _ARGUMENT_POS = frozenset({"NOUN", "PROPN", "IDENT"})
 _PRONOUNS = frozenset({"it", "this", "he", "she", "they", "its", "his", "her", "their"})
 # Code names as one word: dunder names, dotted names, names called "f(", CamelCase names
 # and exception names ("EOFError").
-_IDENT = re.compile(
+CODE_NAME = re.compile(
     r"__\w+__|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Za-z_]\w*(?=\()|\b[A-Z][a-z]+(?:[A-Z][a-z]*)+\b"
     r"|\b[A-Z]\w*(?:Error|Exception|Warning|Exit|Interrupt|Iteration)\b"
 )
@@ -233,7 +233,7 @@ _WORDS_KEY = "claimsieve.contrast.words"  # where words() keeps them on a docume
 
 
 def _read(doc: Doc) -> list[Word]:
-    names = [m for m in _IDENT.finditer(doc.text) if not m.group(0).isupper()]
+    names = [m for m in CODE_NAME.finditer(doc.text) if not m.group(0).isupper()]
     out: list[Word] = []
     taken = 0
     starts = {t.i: e.start_char for e in doc.ents for t in e}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from claims import context
+from claims.contrast import CODE_NAME
 from claims.decomposition import Draft, decompose
 from claims.errors import EmptyTextError, TextTooLongError
 from claims.markdown import Block, BlockKind, blocks
@@ -150,8 +151,6 @@ _SPACE_AFTER = re.compile(r"([(\[{$])\s+")
 _REPEATED = re.compile(r"([,;:])(\s*[,;:])+")
 _LEAD = re.compile(r"^(?:[\s,;:.\-–—]|(?:and|but|or|so|then)\b)+", re.IGNORECASE)
 _TRAIL = re.compile(r"[\s,;:\-–—.!]+$")
-# A name in code, which keeps its case at the start of a claim: "pow(", "str.isdigit".
-_CODE_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.\w+)*\(|^[a-z_]\w*\.[a-z_]")
 
 
 def render(doc: Doc, draft: Draft) -> str:
@@ -179,7 +178,7 @@ def render(doc: Doc, draft: Draft) -> str:
     text = _TRAIL.sub("", _LEAD.sub("", text))
     if not text:
         return ""
-    if not _CODE_NAME.match(text):
+    if not CODE_NAME.match(text):  # a name in code keeps its case: "pow(", "str.isdigit"
         text = text[0].upper() + text[1:]
     return text + ("" if text.endswith(("?", '"', "'")) else ".")
 
