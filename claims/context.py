@@ -103,22 +103,35 @@ def mentions(doc: Doc, where: Callable[[int], float]) -> list[Mention]:
                 where(chunk.sent.start_char),
                 chunk.text,
                 root.ent_type_,
-                root.dep_ in {"nsubj", "nsubjpass"},
-                root.pos_ == "PROPN",
+                _main_subject(root),
+                root.pos_ == "PROPN" and root.text[:1].isupper(),
             )
         )
     return found
 
 
 def _antecedent(memory: list[Mention], before: float, kinds: frozenset[str]) -> Mention | None:
-    """The latest sentence with a compatible mention before ``before``; its subject first."""
+    """The latest sentence with a compatible mention before ``before``: its subject, else
+    its last name. A sentence with neither ("if obj is an instance of classinfo") gives
+    None: a word left as it is beats a claim about the wrong thing."""
     candidates = [m for m in memory if m.end <= before and m.label in kinds]
     if not candidates:
         return None
     latest = max(m.sentence for m in candidates)
     in_sentence = [m for m in candidates if m.sentence == latest]
     subjects = [m for m in in_sentence if m.subject]
-    return subjects[0] if subjects else in_sentence[-1]
+    names = [m for m in in_sentence if m.label or m.proper]
+    return subjects[0] if subjects else names[-1] if names else None
+
+
+def _main_subject(token: Token) -> bool:
+    """The subject of the sentence's main clause (or of a clause joined to it by "and")."""
+    if token.dep_ not in {"nsubj", "nsubjpass"}:
+        return False
+    verb = token.head
+    while verb.dep_ == "conj":
+        verb = verb.head
+    return verb.dep_ == "ROOT"
 
 
 def _person(memory: list[Mention], before: float) -> Mention | None:
@@ -218,5 +231,7 @@ def _referent(token: Token, memory: list[Mention], at: float) -> Mention | None:
         and token.tag_ == "NN"
         and [c.lower_ for c in token.children] == ["the"]
     ):
-        return _antecedent(memory, at, _DESCRIPTIONS[lemma])
+        # "the museum" stands for a name, not for any earlier noun phrase.
+        named = [m for m in memory if m.label or m.proper]
+        return _antecedent(named, at, _DESCRIPTIONS[lemma])
     return None

@@ -41,6 +41,8 @@ _SYMMETRIC = frozenset(
     "marry meet share combine mix collaborate compare connect link separate differ "
     "agree divide merge unite alternate".split()
 )
+_CONTRAST = frozenset({"while", "whereas"})
+_COMPLEMENTS = frozenset({"acomp", "attr", "dobj", "prep", "xcomp", "ccomp", "oprd", "advmod"})
 _RELATIVE = frozenset("who whom which that whose where when".split())
 # Phrases of when and where are separate facts; a quantity stays with them (a growth
 # of 2.5 percent is a fact about one year, not a fact of its own).
@@ -53,6 +55,10 @@ _RELATIONAL = frozenset(
 MAX_VARIANTS = 16
 # Something only code has between two names or numbers: "x//y", "base**exp", "a == b".
 _OPERATOR = re.compile(r"[\w)]\s*(?://|\*\*|%|==|!=|<=|>=|<<|>>|->)\s*[\w(]")
+# Counts that a coordination spells out one by one ("two prizes, in 1903 and 1911").
+_COUNTS = {
+    w: n for n, w in enumerate("zero one two three four five six seven eight nine ten".split())
+}
 _LIFESPAN = re.compile(r"^(?:c\. ?)?(\d{3,4}) ?[–-] ?(\d{3,4})$")
 
 
@@ -134,17 +140,47 @@ def _is_predicate(token: Token) -> bool:
     return token.pos_ in {"VERB", "AUX"} or (token.dep_ == "conj" and token.tag_.startswith("VB"))
 
 
+def _contrasted(verb: Token) -> list[Token]:
+    """Clauses set against the verb's with a subject of their own: "Tuples are immutable,
+    while lists are mutable" says two things, each true alone ("tuples are not" is not)."""
+    if not _complete(verb):
+        return []
+    return [
+        c
+        for c in verb.children
+        if c.dep_ == "advcl"
+        and _is_predicate(c)
+        and _complete(c)
+        and any(m.dep_ == "mark" and m.lower_ in _CONTRAST for m in c.children)
+        and any(m.dep_ in SUBJECTS for m in c.children)
+    ]
+
+
+def _complete(verb: Token) -> bool:
+    """A predicate that says something without the clause beside it ("are mutable", not
+    "are not")."""
+    return verb.pos_ == "VERB" or any(c.dep_ in _COMPLEMENTS for c in verb.children)
+
+
 def _clauses(verb: Token, borrowed: set[int] | None) -> list[Draft]:
     conj_verbs = [c for c in verb.children if c.dep_ == "conj" and _is_predicate(c)]
-    tokens = subtree(verb) - _union(subtree(c) for c in conj_verbs)
-    for conj in conj_verbs:
-        left = min(subtree(conj))
+    contrasted = _contrasted(verb)
+    tokens = subtree(verb) - _union(subtree(c) for c in [*conj_verbs, *contrasted])
+    for conj in [*conj_verbs, *contrasted]:
+        left, right = min(subtree(conj)), max(subtree(conj))
         tokens -= {
-            c.i for c in verb.children if c.dep_ in {"cc", "punct"} and left - 3 <= c.i < left
+            c.i
+            for c in verb.children
+            if c.dep_ in {"cc", "punct"} and (left - 3 <= c.i < left or c.i == right + 1)
         }
     if borrowed:
         tokens |= borrowed
     drafts = [Draft(tokens)]
+    for clause in contrasted:
+        marks = {m.i for m in clause.children if m.dep_ == "mark"}
+        for draft in _clauses(clause, None):
+            draft.tokens -= marks
+            drafts.append(draft)
     subject = [c for c in verb.children if c.dep_ in SUBJECTS]
     auxiliaries = {c.i for c in verb.children if c.dep_ in {"aux", "neg"}}
     passive = {c.i for c in verb.children if c.dep_ == "auxpass"}
@@ -210,6 +246,11 @@ def _detach(sentence: SpacySpan, draft: Draft, code: frozenset[int]) -> list[Dra
         if close is None:
             continue
         inside = [doc[j] for j in range(i + 1, close)]
+        if inside and inside[0].pos_ == "ADP" and any(c.isdigit() for t in inside for c in t.text):
+            # "won two prizes (in 1903 and 1911)": when, where or how much the claim
+            # happened, said in brackets, belongs to the claim.
+            draft.detached |= set(range(i, close + 1))
+            continue
         draft.tokens -= set(range(i, close + 1))
         draft.detached |= set(range(i, close + 1))
         head = doc[i - 1] if i - 1 >= sentence.start else None
@@ -325,9 +366,43 @@ def _splittable(sentence: SpacySpan, head: Token, draft: Draft) -> bool:
     return entity is None or not entity.start <= members[-1].i < entity.end
 
 
+def _count(sentence: SpacySpan, head: Token, draft: Draft) -> Token | None:
+    """The number that counts the members of a coordination elsewhere in the claim: "two"
+    in "won two prizes, in physics and chemistry" (each member is one prize)."""
+    members = len(_members(head))
+    group = subtree(head)
+    for i in sorted(draft.tokens - group):
+        word = sentence.doc[i]
+        if word.dep_ != "nummod" or word.head.tag_ not in {"NNS", "NNPS"}:
+            continue
+        count = _COUNTS.get(word.lower_)
+        if count is None and word.text.isdigit():
+            count = int(word.text)
+        if count == members:
+            return word
+    return None
+
+
+def _one(variant: Draft, count: Token) -> None:
+    """Say one where the claim counted all: "two Nobel Prizes" -> "a Nobel Prize"."""
+    noun = count.head
+    after = count.doc[count.i + 1].text if count.i + 1 < len(count.doc) else ""
+    variant.replace[count.i] = "an" if after[:1].lower() in set("aeiou") else "a"
+    singular = noun.lemma_
+    if singular.lower() == noun.lower_ and noun.lower_.endswith("s"):  # a name: "Prizes"
+        singular = noun.text[:-1]
+    variant.replace[noun.i] = (
+        singular[:1].upper() + singular[1:] if noun.text[:1].isupper() else singular
+    )
+
+
 def _own(member: Token) -> set[int]:
     nested = [c for c in member.children if c.dep_ == "conj"]
-    glue = {c.i for c in member.children if c.dep_ in {"cc", "punct", "preconj"}}
+    glue = {
+        c.i
+        for c in member.children
+        if c.dep_ in {"cc", "punct", "preconj"} or c.lower_ in {"both", "either"}
+    }
     return subtree(member) - _union(subtree(c) for c in nested) - glue
 
 
@@ -355,6 +430,9 @@ def _coordinations(sentence: SpacySpan, draft: Draft, code: frozenset[int]) -> l
         for head in heads:
             if head.dep_ in {"nsubj", "nsubjpass"}:
                 _agree(head.head, variant)
+            count = _count(sentence, head, draft)
+            if count is not None and count.i in variant.tokens:
+                _one(variant, count)
         variants.append(variant)
     return variants
 
@@ -369,6 +447,10 @@ def _agree(verb: Token, draft: Draft) -> None:
         if token.lower_ in _SINGULAR and token.i in draft.tokens:
             draft.replace[token.i] = _SINGULAR[token.lower_]
             changed = True
+    for word in verb.children:
+        # "Lyon and Paris are both big cities": one of them is not "both".
+        if changed and word.lower_ in {"both", "each"} and word.dep_ in {"dep", "advmod"}:
+            draft.replace[word.i] = ""
     for attr in verb.children:
         if changed and attr.dep_ == "attr" and attr.tag_ == "NNS" and attr.i in draft.tokens:
             draft.replace[attr.i] = attr.lemma_

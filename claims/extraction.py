@@ -183,7 +183,7 @@ def render(doc: Doc, draft: Draft) -> str:
     return text + ("" if text.endswith(("?", '"', "'")) else ".")
 
 
-_GLUE = frozenset(" \t\r\n,;:-–—'\"")
+_GLUE = frozenset(" \t\r\n,;:-–—'\"()")
 
 
 def _merge(text: str, spans: Sequence[Span]) -> tuple[Span, ...]:
@@ -194,6 +194,11 @@ def _merge(text: str, spans: Sequence[Span]) -> tuple[Span, ...]:
             merged[-1] = Span(merged[-1].start, max(merged[-1].end, span.end))
         else:
             merged.append(span)
+    # A bracket the claim opens, it closes: "prizes (in 1903 and 1911)".
+    for k, span in enumerate(merged):
+        inside = span.slice(text)
+        if inside.count("(") > inside.count(")") and text[span.end : span.end + 1] == ")":
+            merged[k] = Span(span.start, span.end + 1)
     return tuple(merged)
 
 
@@ -222,7 +227,7 @@ class ParseExtractor:
     """
 
     name = "parse"
-    version = "5"
+    version = "6"
 
     def __init__(self, nlp: Language, max_chars: int = 20_000) -> None:
         self._nlp = nlp

@@ -30,15 +30,16 @@ def test_the_issue_example_gives_four_standalone_claims(extractor) -> None:
     )
     result = extractor.extract(text)
     assert checked(result) == [
-        "Marie Curie won two Nobel Prizes, in physics.",
-        "Marie Curie won two Nobel Prizes, in chemistry.",
+        # Each is one of the two: "won two Nobel Prizes, in physics" would be false.
+        "Marie Curie won a Nobel Prize, in physics.",
+        "Marie Curie won a Nobel Prize, in chemistry.",
         "Marie Curie was born in Warsaw.",
         "Marie Curie was born in 1867.",
     ]
     born = result.claims[2]
     # "she" is where the claim comes from, though the claim names her.
     assert [s.slice(text) for s in born.spans] == ["she was born in Warsaw"]
-    assert result.made_by == "parse/5" and result.notices == ()
+    assert result.made_by == "parse/6" and result.notices == ()
 
 
 def test_a_claim_joins_non_contiguous_pieces(extractor) -> None:
@@ -91,6 +92,61 @@ def test_code_is_kept_whole_and_keeps_its_case(extractor) -> None:
     # Prose brackets are still asides.
     assert checked(extractor.extract("Curie won the prize (a great honour) in 1903.")) == [
         "Curie won the prize in 1903."
+    ]
+
+
+def test_a_counted_coordination_splits_into_one_each(extractor) -> None:
+    # "Two prizes (in 1903 and 1911)" is when the claim happened, not a claim without a
+    # verb; split by year, each claim is about one prize, and "both" goes with the pair.
+    text = (
+        "Marie Curie won two Nobel prizes (in 1903 and 1911). "
+        "She won prizes in 1903 and 1911. Lyon and Paris are both big cities."
+    )
+    result = extractor.extract(text)
+    assert checked(result) == [
+        "Marie Curie won a Nobel prize (in 1903).",
+        "Marie Curie won a Nobel prize (in 1911).",
+        "Marie Curie won prizes in 1903.",
+        "Marie Curie won prizes in 1911.",
+        "Lyon is a big city.",
+        "Paris is a big city.",
+    ]
+    # A span that opens a bracket closes it.
+    assert [s.slice(text) for s in result.claims[0].spans] == [
+        "Marie Curie won two Nobel prizes (in 1903"
+    ]
+
+
+def test_a_contrast_with_while_or_whereas_gives_two_claims(extractor) -> None:
+    # Verified whole, "tuples are immutable, while lists are mutable" is matched against
+    # one of the two sentences and the other half reads as a contradiction.
+    text = (
+        "Tuples are immutable, while lists are mutable. Paris is big, whereas Lyon is "
+        "small. While lists are mutable, tuples are not."
+    )
+    assert checked(extractor.extract(text)) == [
+        "Tuples are immutable.",
+        "Lists are mutable.",
+        "Paris is big.",
+        "Lyon is small.",
+        # "Tuples are not." would say nothing alone.
+        "While lists are mutable, tuples are not.",
+    ]
+
+
+def test_a_pronoun_without_a_clear_antecedent_is_left_as_it_is(extractor) -> None:
+    # The parser misreads the first sentence: its only subject is "obj", inside a
+    # condition; "it" is not obj. Nor is an unnamed "museum" the last noun phrase.
+    text = (
+        "The isinstance(obj, classinfo) function returns True if obj is an instance of "
+        "classinfo. It also accepts a tuple of types. Curie won three medals. "
+        "The museum has two floors."
+    )
+    assert checked(extractor.extract(text)) == [
+        "The isinstance(obj, classinfo) function returns True if obj is an instance of classinfo.",
+        "It also accepts a tuple of types.",
+        "Curie won three medals.",
+        "The museum has two floors.",
     ]
 
 

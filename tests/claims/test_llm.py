@@ -93,7 +93,7 @@ def test_a_good_answer_is_aligned_to_exact_spans(nlp) -> None:
 )
 def test_any_failure_falls_back_to_the_parse_extractor_and_says_so(nlp, handler, says) -> None:
     result = extractor_with(handler, nlp).extract(TEXT)
-    assert result.made_by == "parse/5"
+    assert result.made_by == "parse/6"
     (notice,) = result.notices
     assert notice.code == "llm_fallback" and says in notice.message
     assert "Marie Curie won two Nobel Prizes." in [c.text for c in result.claims]

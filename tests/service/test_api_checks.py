@@ -43,7 +43,7 @@ def test_check_is_stored_and_read_back_the_same(api_any_db: Api) -> None:
         "Marie Curie was born in 1867.",
         "Is it tall?",
     ]
-    assert check["extractor"] == "parse/5" and check["warnings"] == []
+    assert check["extractor"] == "parse/6" and check["warnings"] == []
     for claim in check["claims"]:
         assert claim["spans"], claim
         pieces = [TEXT[s["start"] : s["end"]] for s in claim["spans"]]
@@ -236,7 +236,7 @@ def test_an_llm_extractor_that_is_down_falls_back_and_the_check_says_so(tmp_path
         )
         assert response.status_code == 201, response.text
         check = response.json()
-        assert check["extractor"] == "parse/5"
+        assert check["extractor"] == "parse/6"
         assert [w["code"] for w in check["warnings"]] == ["llm_fallback"]
         assert "cannot reach the endpoint" in check["warnings"][0]["message"]
         again = api.client.get(f"/v1/checks/{check['id']}", headers=api.headers("trainer"))

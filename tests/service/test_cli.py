@@ -223,7 +223,7 @@ def test_extract_prints_claims_with_spans(data_dir: Path, capsys) -> None:
     text = "Marie Curie was born in Warsaw and moved to Paris. Is that right?"
     assert main(["extract", text, "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
-    assert body["extractor"] == "parse/5" and body["warnings"] == []
+    assert body["extractor"] == "parse/6" and body["warnings"] == []
     assert [(c["text"], c["checkworthy"], c["reason"]) for c in body["claims"]] == [
         ("Marie Curie was born in Warsaw.", True, None),
         ("Marie Curie moved to Paris.", True, None),
