@@ -939,7 +939,8 @@ def _place(ws: list[Word], ids: list[int]) -> set[str]:
     out: set[str] = set()
     for k in range(ids[0] - 1, max(ids[0] - 2 - _REACH, -1), -1):
         w = ws[k]
-        if w.pos == "ADP" and not out:
+        # "to" before a name is a preposition, whatever the tagger says ("writes to sys.stderr").
+        if (w.pos == "ADP" or w.key == "to") and not out:
             out.add(f"adp:{w.key}")
         elif w.content and not w.entity and w.pos != "PUNCT":
             out.add(w.key)
