@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -400,7 +400,8 @@ def subject_of(doc: Doc, ws: Sequence[Word] = ()) -> set[int]:
 def _windows(evidence: list[Word]) -> list[list[int]]:
     """The sentence cut into clauses at semicolons, colons, dashes and contrastive
     conjunctions; a parenthesis is a clause of its own, and a short one
-    ("the bitwise (inclusive) OR") qualifies the clause it interrupts as well.
+    ("the bitwise (inclusive) OR") qualifies the clause it interrupts as well. A name
+    before a colon that starts the sentence belongs to the clause after it.
     A quoted word is named, not used: the keyword "except" cuts nothing."""
     current: list[int] = []
     out = [current]
@@ -419,7 +420,11 @@ def _windows(evidence: list[Word]) -> list[list[int]]:
                 out.append(current)
         else:
             current.append(i)
-    return [w for w in out if w] or [list(range(len(evidence)))]
+    out = [w for w in out if w]
+    # "pow: Equivalent to base**exp ...": a name before a colon is what the rest defines.
+    if len(out) > 1 and len(out[0]) <= 2 and evidence[out[0][-1] + 1].text == ":":
+        out[:2] = [out[0] + out[1]]
+    return out or [list(range(len(evidence)))]
 
 
 # Words in a parenthesis short enough to qualify the words around it.
@@ -723,6 +728,16 @@ class Comparer:
                 if (kind, other) in clash or conditions:
                     message = f"the claim says '{cw[i].text}'; the evidence says '{ew[j].text}'"
                     return [(Finding("quantifier", message, cw[i].span, ew[j].span), {i})]
+        # "exactly one of the suites" against "several of its suites", either way round.
+        one_claim, one_evidence = _single(cw, range(len(cw))), _single(ew, window)
+        plural_claim = [i for i, w in enumerate(cw) if w.key in _MORE_THAN_ONE]
+        plural_evidence = [j for j in window if ew[j].key in _MORE_THAN_ONE]
+        for i, j in [
+            *((i, j) for i in plural_claim for j in one_evidence[:1] if not one_claim),
+            *((i, j) for i in one_claim[:1] for j in plural_evidence if not one_evidence),
+        ]:
+            message = f"the claim says '{cw[i].text}'; the evidence says '{ew[j].text}'"
+            return [(Finding("quantifier", message, cw[i].span, ew[j].span), {i})]
         once_claim = [i for i, w in enumerate(cw) if w.key == "once" and w.tag == "RB"]
         once_evidence = [j for j in window if ew[j].key == "once" and ew[j].tag == "RB"]
         every = {"every", "each"}
@@ -954,6 +969,23 @@ def _place(ws: list[Word], ids: list[int]) -> set[str]:
     if head is not None:
         out.add(head)
     return out
+
+
+_MORE_THAN_ONE = frozenset({"several", "many", "multiple", "various", "numerous"})
+_JUST = frozenset({"exactly", "only", "just", "precisely"})
+
+
+def _single(ws: list[Word], where: Iterable[int]) -> list[int]:
+    """Where a text says just one: "exactly one", "only one", "a single"."""
+    return [
+        k
+        for k in where
+        if k > 0
+        and (
+            (ws[k].lower == "one" and ws[k - 1].lower in _JUST)
+            or (ws[k].lower == "single" and ws[k - 1].lower in {"a", "one"} | _JUST)
+        )
+    ]
 
 
 def _near(window: list[int], matched: dict[int, int]) -> list[int]:

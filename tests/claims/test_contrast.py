@@ -144,6 +144,21 @@ def compare(nlp):
             "Warsaw",
         ),
         (
+            "The if statement may execute several of its suites.",
+            "The if statement selects exactly one of the suites.",
+            "quantifier",
+            "several",
+            "one",
+        ),
+        (
+            # "pow:" names what the rest of the sentence defines: one clause, not two.
+            "pow(base, exp) with two arguments is equivalent to exp**base.",
+            "pow: Equivalent to base**exp with 2 arguments or base**exp % mod with 3 arguments",
+            "role_swap",
+            "exp**base",
+            "base**exp",
+        ),
+        (
             # The tagger reads this "to" as a particle; it still places the name.
             "print() writes to sys.stderr by default.",
             "Prints the values to a stream, or to sys.stdout by default.",
@@ -177,6 +192,7 @@ def test_each_kind_of_contradiction_is_found_strong_with_both_spans(
         ("divmod(x, y) returns (x//y, x%y).", "divmod(x, y) returns the tuple (x//y, x%y)."),
         ("x + y equals y + x.", "x + y equals y + x."),
         ("Some dictionaries are ordered by key.", "All dictionaries are ordered by key."),
+        ("The if statement runs exactly one suite.", "The if statement selects only one suite."),
         (
             "The break statement exits the innermost enclosing loop.",
             "The break statement breaks out of the innermost enclosing for or while loop.",
