@@ -762,10 +762,11 @@ class Comparer:
         A relation is a verb, or a noun or adjective with its preposition
         ("a subclass of", "equivalent to"); a passive verb ("is voiced by")
         turns the order round itself. A title stands first when the sentence
-        begins with a pronoun ("It is done by calling ...").
+        begins with a pronoun ("It is done by calling ...") or a description the
+        claim does not use ("The couple started as backing singers for ...").
         """
         position = {i: j for i, j in matched.items() if j in window}
-        if ew and ew[0].key in _PRONOUNS:
+        if ew and (ew[0].key in _PRONOUNS or _description(ew, cw)):
             for i in in_title:
                 position.setdefault(i, -1)
         args = [
@@ -795,7 +796,10 @@ class Comparer:
                 voices = {_voice(cw, r), _voice(ew, position[r])}
                 if _preposition(cw, r, voices) != _preposition(ew, position[r], voices):
                     continue  # "starred in X" / "X stars": the roles are not the same
-                if any(_twice(cw[k], ew, window) for k in (a, b, r)):
+                pivot = position[r]
+                if _twice(cw[r], ew, window) or any(
+                    _both_sides(cw[k], ew, window, pivot) for k in (a, b)
+                ):
                     continue  # a word the clause says twice: which one plays which part?
                 if "unknown" in voices or _kinds_differ(cw[a], ew, position[a]):
                     continue
@@ -1020,6 +1024,22 @@ def _preposition(ws: list[Word], r: int, voices: Collection[str] = ()) -> str:
 
 def _twice(w: Word, ew: list[Word], window: list[int]) -> bool:
     return sum(_same(w, ew[j]) for j in window) > 1
+
+
+def _description(ew: list[Word], cw: list[Word]) -> bool:
+    """The sentence starts with "the" and a noun the claim does not use: "The couple"."""
+    return (
+        len(ew) > 1
+        and ew[0].key == "the"
+        and ew[1].pos == "NOUN"
+        and not _Vocabulary(cw).has(ew[1])
+    )
+
+
+def _both_sides(w: Word, ew: list[Word], window: list[int], pivot: int) -> bool:
+    """A word the clause says before its relation and after it ("son of Sennacherib ...,
+    Sennacherib's wife" says it twice, both times after "son")."""
+    return len({j < pivot for j in window if _same(w, ew[j])}) > 1
 
 
 def _negates(ws: list[Word], i: int) -> bool:

@@ -159,6 +159,14 @@ def compare(nlp):
             "base**exp",
         ),
         (
+            # Sennacherib is named twice, both times on the same side of "son of".
+            "Sennacherib was a son of Esarhaddon.",
+            "Esarhaddon was the youngest son of Sennacherib and Naqi'a, Sennacherib's second wife.",
+            "role_swap",
+            "Sennacherib",
+            None,
+        ),
+        (
             # The tagger reads this "to" as a particle; it still places the name.
             "print() writes to sys.stderr by default.",
             "Prints the values to a stream, or to sys.stdout by default.",
@@ -219,6 +227,17 @@ def test_a_sentence_about_another_subject_gives_no_strong_finding(compare) -> No
 def test_the_title_stands_for_the_subject_a_sentence_leaves_out(compare) -> None:
     found = compare("Python lists are immutable.", "They are mutable sequences.", "Lists")
     assert found.subject and found.strong and found.strong[0].code == "antonym"
+
+
+def test_a_description_the_claim_does_not_use_stands_for_the_title(compare) -> None:
+    # "The couple" is Sonny & Cher: they sang for Spector, not he for them.
+    sentence = "The couple started their career as backing singers for producer Phil Spector."
+    swapped = compare(
+        "Phil Spector was a backing singer for Sonny & Cher.", sentence, "Sonny & Cher"
+    )
+    assert [f.code for f in swapped.strong] == ["role_swap"]
+    same = compare("Sonny & Cher were backing singers for Phil Spector.", sentence, "Sonny & Cher")
+    assert same.findings == []
 
 
 def test_matching_picks_the_sentence_about_the_subject_then_the_best_aligned(compare) -> None:
