@@ -436,8 +436,9 @@ _CONDITIONS = frozenset({"if", "when", "whenever", "unless"})
 
 
 def _mode(ws: list[Word], where: Sequence[int]) -> dict[str, int]:
-    """Where ``ws`` says a thing is changed in place ("in place", "the same object", "an
-    existing dictionary") and where it says a new one is made ("a new list", "a copy")."""
+    """Where ``ws`` says a thing is changed in place or kept ("in place", "the same object",
+    "an existing dictionary", "returned unchanged") and where it says a new one is made
+    ("a new list", "a copy")."""
     out: dict[str, int] = {}
     for k in where:
         w, after = ws[k], ws[k + 1] if k + 1 < len(ws) else None
@@ -447,11 +448,16 @@ def _mode(ws: list[Word], where: Sequence[int]) -> dict[str, int]:
             out.setdefault("in place", k)
         elif w.key in ("same", "existing") and after is not None and after.pos == "NOUN":
             out.setdefault("in place", k)
+        elif w.lower == "unchanged":  # "it is returned unchanged": the same one, as it was
+            out.setdefault("in place", k)
         elif w.key in ("new", "fresh") and after is not None and after.pos in ("NOUN", "ADJ"):
             out.setdefault("new", k)
         elif w.key == "copy" and w.pos == "NOUN":
             out.setdefault("new", k)
     return out
+
+
+_MODIFIERS = frozenset({"same", "existing", "new", "fresh"})
 
 
 def _copies(cw: list[Word], ew: list[Word], window: list[int]) -> list[tuple[Finding, set[int]]]:
@@ -461,9 +467,10 @@ def _copies(cw: list[Word], ew: list[Word], window: list[int]) -> list[tuple[Fin
     if len(mine) != 1 or len(theirs) != 1 or mine.keys() == theirs.keys():
         return []
     ((claimed, i),), ((stated, j),) = mine.items(), theirs.items()
-    said = {"in place": "changed in place", "new": "a new one made"}
+    said = {"in place": "the same one changed or kept", "new": "a new one made"}
     message = f"the claim says {said[claimed]}; the evidence says {said[stated]}"
-    phrase = {i, i + 1} if cw[i].lower == "in" else {i}  # "in place" is one thing said
+    # "in place" and "a new copy" are each one thing said
+    phrase = {i, i + 1} if cw[i].lower == "in" or cw[i].key in _MODIFIERS else {i}
     return [(Finding("antonym", message, _span(cw, sorted(phrase)), ew[j].span), phrase)]
 
 
@@ -707,8 +714,8 @@ class Comparer:
         self, cw: list[Word], ew: list[Word], window: list[int]
     ) -> list[tuple[Finding, set[int]]]:
         """Quantifiers that do not fit, where no negation already says so."""
-        theirs = {QUANTIFIERS.get(ew[j].key): j for j in window if ew[j].key in QUANTIFIERS}
-        mine = {QUANTIFIERS.get(w.key): i for i, w in enumerate(cw) if w.key in QUANTIFIERS}
+        theirs = {q: j for j in window if (q := _quantifier(ew, j)) is not None}
+        mine = {q: i for i in range(len(cw)) if (q := _quantifier(cw, i)) is not None}
         clash = {
             ("universal", "partial"),
             ("universal", "limited"),
@@ -973,6 +980,14 @@ def _place(ws: list[Word], ids: list[int]) -> set[str]:
     if head is not None:
         out.add(head)
     return out
+
+
+def _quantifier(ws: list[Word], k: int) -> str | None:
+    """The kind of quantifier a word is; "any" in a condition is "some" ("True if any
+    element is true"), elsewhere it is not read ("any sequence")."""
+    if ws[k].key == "any":
+        return "partial" if any(w.key in _CONDITIONS for w in ws[:k]) else None
+    return QUANTIFIERS.get(ws[k].key)
 
 
 _MORE_THAN_ONE = frozenset({"several", "many", "multiple", "various", "numerous"})

@@ -44,7 +44,14 @@ def compare(nlp):
             "All",
             "Some",
         ),
-        # changed in place against a new one made
+        # changed in place against a new one made, and a new one against the same kept
+        (
+            "If the argument of tuple() is a tuple, a new copy of it is returned.",
+            "If the argument of tuple() is already a tuple, it is returned unchanged.",
+            "antonym",
+            "new copy",
+            "unchanged",
+        ),
         (
             "sorted() sorts the given list in place.",
             "sorted() returns a new list containing all items from the iterable.",
@@ -151,6 +158,14 @@ def compare(nlp):
             "one",
         ),
         (
+            # "any" in a condition is "some"
+            "all() returns True if any element of the iterable is true.",
+            "all: Return True if bool(x) is True for all values x in the iterable.",
+            "quantifier",
+            "any",
+            "all",
+        ),
+        (
             # "pow:" names what the rest of the sentence defines: one clause, not two.
             "pow(base, exp) with two arguments is equivalent to exp**base.",
             "pow: Equivalent to base**exp with 2 arguments or base**exp % mod with 3 arguments",
@@ -201,6 +216,8 @@ def test_each_kind_of_contradiction_is_found_strong_with_both_spans(
         ("x + y equals y + x.", "x + y equals y + x."),
         ("Some dictionaries are ordered by key.", "All dictionaries are ordered by key."),
         ("The if statement runs exactly one suite.", "The if statement selects only one suite."),
+        ("any() returns True if any element is true.", "Return True if any element is true."),
+        ("Any sequence can be iterated with a for loop.", "All sequences can be iterated."),
         (
             "The break statement exits the innermost enclosing loop.",
             "The break statement breaks out of the innermost enclosing for or while loop.",
