@@ -590,13 +590,16 @@ class FeatureExtractor:
             )
             for s in read
         ]
+        # A sentence that states the claim whole outweighs what other sentences, about
+        # other things, say differently ("lstrip" stated; "rstrip ... trailing" beside it).
+        stated = any(c.supports for c in comparisons)
         for code in CODES:
             values[f"ct_{code}"] = max(
                 (
                     2.0 if f.strong else 1.0
                     for c in comparisons
                     for f in c.findings
-                    if f.code == code
+                    if f.code == code and not stated
                 ),
                 default=0.0,
             )

@@ -65,6 +65,24 @@ def test_typed_findings_carry_spans_on_both_sides(extractor) -> None:
     assert found.evidence_span.slice(TOWER.text) == "330 metres"[:3]
 
 
+def test_a_sentence_stating_the_claim_outweighs_findings_of_others(extractor) -> None:
+    strip = Passage(
+        "s@0",
+        "s",
+        "String methods",
+        "str.rstrip() returns a copy of the string with trailing characters removed. "
+        "str.lstrip() returns a copy of the string with leading characters removed.",
+        Span(0, 151),
+    )
+    claim = "str.lstrip() returns a copy of the string with leading characters removed."
+    (stated,) = extractor.extract([claim], [[strip]])
+    assert value(stated, "ct_supports") == 1 and value(stated, "ct_order") == 0
+    # Without the sentence that states it, the other one's "trailing" counts.
+    alone = Passage("r@0", "r", "String methods", strip.text[:75], Span(0, 75))
+    (contradicted,) = extractor.extract([claim], [[alone]])
+    assert value(contradicted, "ct_order") > 0
+
+
 def test_uncovered_words_and_no_evidence(extractor) -> None:
     text = "Marie Curie was born in Warsaw and studied chemistry in Lyon."
     covered, nothing = extractor.extract([text, text], [[CURIE], []])
