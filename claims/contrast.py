@@ -422,7 +422,14 @@ def _windows(evidence: list[Word]) -> list[list[int]]:
             current.append(i)
     out = [w for w in out if w]
     # "pow: Equivalent to base**exp ...": a name before a colon is what the rest defines.
-    if len(out) > 1 and len(out[0]) <= 2 and evidence[out[0][-1] + 1].text == ":":
+    first = out[0] if out else []
+    if (
+        len(out) > 1
+        and len(first) <= 2
+        and first == list(range(len(first)))
+        and len(first) < len(evidence)
+        and evidence[len(first)].text == ":"
+    ):
         out[:2] = [out[0] + out[1]]
     return out or [list(range(len(evidence)))]
 

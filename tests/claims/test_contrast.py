@@ -228,6 +228,12 @@ def test_agreeing_sentences_have_no_finding(compare, claim, evidence) -> None:
     assert compare(claim, evidence).findings == []
 
 
+def test_a_clause_split_by_a_long_aside_is_read_whole(compare) -> None:
+    # The clause around the aside ends the sentence: nothing after it to look at.
+    found = compare("Loops stop early.", "Loops (which run over the items) stop")
+    assert found.subject and not found.strong
+
+
 def test_code_names_are_matched_whole_not_by_stem(compare) -> None:
     # list.sort() and sorted() are two functions: what one does says nothing of the other.
     found = compare("list.sort() sorts the list in place.", "sorted() returns a new sorted list.")
