@@ -7,7 +7,8 @@ of each stage (``options.timings``: extraction, embedding, search,
 verification and its parts, aggregation, store), the time spent in model
 forward passes (MiniLM, spaCy, the cross head), measured in the same runs,
 and the overhead ratio: wall time ÷ forward-pass time. spaCy runs on a thread
-of its own beside MiniLM, so the ratio can fall below one. The query memo is
+of its own beside MiniLM, so the ratio can fall below one. Also the claims a
+check verifies and claims/s at the median. The query memo is
 emptied before every run, and so are the remembered verdicts, so each run pays
 for its claims as a new response would.
 Measured twice in one run: with the evidence sentences remembered from earlier
@@ -282,10 +283,14 @@ def main() -> None:
         new = measure(new_evidence=True)
     finally:
         stop()
+    # What each check verifies: the extractor decides it, and a better split costs time.
+    claims = sum(c.checkworthy for c in checker.extractor.extract(RESPONSE).claims)
     result = {
         "benchmark": "check latency, 150-word response, built-in corpus, "
         + ("pipeline only" if args.no_http else "over HTTP on loopback"),
         "words": len(RESPONSE.split()),
+        "claims": claims,
+        "claims_per_s_at_p50": round(claims / remembered["p50_ms"] * 1000, 1),
         "runs": args.runs,
         "warmup": args.warmup,
         "runtime": settings.runtime,
