@@ -121,6 +121,7 @@ def _union(sets: Iterable[set[int]]) -> set[int]:
 
 def decompose(sentence: SpacySpan) -> list[Draft]:
     """Atomic claim drafts of one sentence, in order of appearance (may be one)."""
+    _mend_lists(sentence)
     clauses = _clauses(sentence.root, None)
     code = _code_tokens(sentence)
     drafts: list[Draft] = []
@@ -131,6 +132,35 @@ def decompose(sentence: SpacySpan) -> list[Draft]:
         for variant in _coordinations(sentence, draft, code):
             out.extend(_modifiers(sentence, variant))
     return out or [Draft({t.i for t in sentence})]
+
+
+def _mend_lists(sentence: SpacySpan) -> None:
+    """Read two misparsed lists as lists (the parse is changed in place):
+    "Argentina, Peru, and Colombia" with Peru as Argentina's appositive, and "Oxygen,
+    hydrogen and helium are elements" with the first of them a second subject (or a
+    modifier) of the verb."""
+    for token in sentence:
+        children = list(token.children)
+        listed = any(c.dep_ == "cc" for c in children) and any(c.dep_ == "conj" for c in children)
+        before = token.doc[token.i - 1] if token.i > sentence.start else None
+        if not listed or before is None or before.text != ",":
+            continue
+        if token.dep_ == "appos":
+            token.dep_ = "conj"
+        elif token.dep_ in {"nsubj", "nsubjpass"}:
+            first = next(
+                (
+                    c
+                    for c in token.head.children
+                    if c.dep_ in {token.dep_, "npadvmod", "dep"}
+                    and max(t.i for t in c.subtree) == before.i - 1
+                    and {c.pos_, token.pos_} <= {"NOUN", "PROPN"}
+                ),
+                None,
+            )
+            if first is not None:
+                first.dep_, token.head, token.dep_ = token.dep_, first, "conj"
+                before.head = first
 
 
 # 1. clauses -------------------------------------------------------------------------------
@@ -418,17 +448,18 @@ def _coordinations(sentence: SpacySpan, draft: Draft, code: frozenset[int]) -> l
     options = []
     for head in heads:
         group = subtree(head) & draft.tokens
-        options.append([(group, _own(m) & group) for m in _members(head)])
+        options.append([(group, _own(m) & group, m) for m in _members(head)])
     variants = []
     for combination in itertools.islice(itertools.product(*options), MAX_VARIANTS):
         tokens = set(draft.tokens)
-        for group, _ in combination:
+        for group, _, _ in combination:
             tokens -= group
-        for _, own in combination:
+        for _, own, _ in combination:
             tokens |= own
         variant = draft.copy(tokens)
-        for head in heads:
-            if head.dep_ in {"nsubj", "nsubjpass"}:
+        for head, (_, _, member) in zip(heads, combination, strict=True):
+            # "Lists, tuples and dictionaries are containers": lists still are.
+            if head.dep_ in {"nsubj", "nsubjpass"} and member.tag_ not in {"NNS", "NNPS"}:
                 _agree(head.head, variant)
             count = _count(sentence, head, draft)
             if count is not None and count.i in variant.tokens:
@@ -482,7 +513,9 @@ def _modifiers(sentence: SpacySpan, draft: Draft) -> list[Draft]:
     verbs = [
         doc[i]
         for i in sorted(draft.tokens)
-        if doc[i].pos_ in {"VERB", "AUX"}
+        # the small model tags some verbs as nouns ("The Titanic sank" with "sank" a
+        # noun): a root with a subject is the verb
+        if (doc[i].pos_ in {"VERB", "AUX"} or _misread_verb(doc[i]))
         and (doc[i].head.i == i or doc[i].head.i not in draft.tokens)
     ]
     if not verbs:
@@ -495,6 +528,10 @@ def _modifiers(sentence: SpacySpan, draft: Draft) -> list[Draft]:
         drop = _union(subtree(p) for p in phrases if p is not keep) - subtree(keep)
         out.append(draft.copy(draft.tokens - drop))
     return out
+
+
+def _misread_verb(token: Token) -> bool:
+    return token.dep_ == "ROOT" and any(c.dep_ in SUBJECTS for c in token.children)
 
 
 def _phrases(head: Token, draft: Draft) -> list[Token]:

@@ -117,6 +117,35 @@ def test_a_counted_coordination_splits_into_one_each(extractor) -> None:
     ]
 
 
+def test_lists_the_parser_misreads_are_split_member_by_member(extractor) -> None:
+    # The parser reads "Peru" as Argentina's appositive and "Oxygen" as a modifier of
+    # "are" beside the subject "hydrogen"; a plural member keeps its plural verb.
+    text = (
+        "Brazil borders Argentina, Peru, and Colombia. "
+        "Oxygen, hydrogen and helium are elements. "
+        "Lists, tuples, and dictionaries are containers."
+    )
+    assert checked(extractor.extract(text)) == [
+        "Brazil borders Argentina.",
+        "Brazil borders Peru.",
+        "Brazil borders Colombia.",
+        "Oxygen is an element.",
+        "Hydrogen is an element.",
+        "Helium is an element.",
+        "Lists are containers.",
+        "Tuples are containers.",
+        "Dictionaries are containers.",
+    ]
+
+
+def test_a_root_with_a_subject_is_a_verb_whatever_its_tag(extractor) -> None:
+    # The small model tags "sank" here as a noun; its time and place still split.
+    assert checked(extractor.extract("The Titanic sank in 1912 in the North Atlantic.")) == [
+        "The Titanic sank in 1912.",
+        "The Titanic sank in the North Atlantic.",
+    ]
+
+
 def test_a_contrast_with_while_or_whereas_gives_two_claims(extractor) -> None:
     # Verified whole, "tuples are immutable, while lists are mutable" is matched against
     # one of the two sentences and the other half reads as a contradiction.
