@@ -444,7 +444,7 @@ _CONDITIONS = frozenset({"if", "when", "whenever", "unless"})
 
 def _mode(ws: list[Word], where: Sequence[int]) -> dict[str, int]:
     """Where ``ws`` says a thing is changed in place or kept ("in place", "the same object",
-    "an existing dictionary", "returned unchanged") and where it says a new one is made
+    "an existing dictionary", "returned unchanged", "shared") and where it says a new one is made
     ("a new list", "a copy")."""
     out: dict[str, int] = {}
     for k in where:
@@ -455,7 +455,7 @@ def _mode(ws: list[Word], where: Sequence[int]) -> dict[str, int]:
             out.setdefault("in place", k)
         elif w.key in ("same", "existing") and after is not None and after.pos == "NOUN":
             out.setdefault("in place", k)
-        elif w.lower == "unchanged":  # "it is returned unchanged": the same one, as it was
+        elif w.lower in ("unchanged", "shared"):  # "returned unchanged", "shared by all calls"
             out.setdefault("in place", k)
         elif w.key in ("new", "fresh") and after is not None and after.pos in ("NOUN", "ADJ"):
             out.setdefault("new", k)

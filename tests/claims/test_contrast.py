@@ -53,6 +53,13 @@ def compare(nlp):
             "unchanged",
         ),
         (
+            "Each call gets a fresh copy of a mutable default value.",
+            "A mutable default value is shared by all calls of the function.",
+            "antonym",
+            "fresh copy",
+            "shared",
+        ),
+        (
             "sorted() sorts the given list in place.",
             "sorted() returns a new list containing all items from the iterable.",
             "antonym",
