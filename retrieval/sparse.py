@@ -69,18 +69,33 @@ class SparseIndex:
         """
         if not self.size or not queries:
             return [[] for _ in queries]
+        from bm25s.tokenization import convert_tokenized_to_string_list
+
         mask = None if live is None else live.astype(np.float32)
-        rows, scores = self._retriever.retrieve(
-            tokenize(queries),
-            k=min(k, self.size),
-            show_progress=False,
-            weight_mask=mask,
-            n_threads=1,
-        )
-        return [
-            [(int(r), float(s)) for r, s in zip(row, score, strict=True) if s > 0]
-            for row, score in zip(rows, scores, strict=True)
-        ]
+        vocab = self._retriever.vocab_dict
+        out = []
+        for tokens in convert_tokenized_to_string_list(tokenize(queries)):
+            known = [t for t in tokens if t in vocab]
+            if not known:
+                out.append([])
+                continue
+            scores = self._retriever.get_scores(known, weight_mask=mask)
+            out.append(_best(scores, k))
+        return out
+
+
+def _best(scores: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+    """The ``k`` best rows with a score above zero, best first, ties by row.
+
+    Only rows a query word touched are sorted: a partition of every row, most of
+    them tied at zero, took 16 ms a query at 100,000 passages (bm25s' own top-k).
+    """
+    hits = np.flatnonzero(scores > 0)
+    if len(hits) > k:
+        kth = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
+        hits = hits[scores[hits] >= kth]
+    order = np.lexsort((hits, -scores[hits]))[:k]
+    return [(int(r), float(scores[r])) for r in hits[order]]
 
 
 K1, B = 1.5, 0.75
