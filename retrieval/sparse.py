@@ -73,7 +73,7 @@ class SparseIndex:
 
         mask = None if live is None else live.astype(np.float32)
         vocab = self._retriever.vocab_dict
-        out = []
+        out: list[list[tuple[int, float]]] = []
         for tokens in convert_tokenized_to_string_list(tokenize(queries)):
             known = [t for t in tokens if t in vocab]
             if not known:
