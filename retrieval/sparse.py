@@ -90,6 +90,8 @@ def _best(scores: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
     Only rows a query word touched are sorted: a partition of every row, most of
     them tied at zero, took 16 ms a query at 100,000 passages (bm25s' own top-k).
     """
+    if k <= 0:
+        return []
     hits = np.flatnonzero(scores > 0)
     if len(hits) > k:
         kth = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
