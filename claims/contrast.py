@@ -737,7 +737,7 @@ class Comparer:
                 # "some" follows from "all", except in a condition: "True if some characters
                 # are digits" is not "True if all characters are digits".
                 conditions = (kind, other) == ("partial", "universal") and all(
-                    any(w.key in _CONDITIONS for w in ws[:k]) for ws, k in ((cw, i), (ew, j))
+                    _in_condition(ws, k) for ws, k in ((cw, i), (ew, j))
                 )
                 if (kind, other) in clash or conditions:
                     message = f"the claim says '{cw[i].text}'; the evidence says '{ew[j].text}'"
@@ -993,8 +993,13 @@ def _quantifier(ws: list[Word], k: int) -> str | None:
     """The kind of quantifier a word is; "any" in a condition is "some" ("True if any
     element is true"), elsewhere it is not read ("any sequence")."""
     if ws[k].key == "any":
-        return "partial" if any(w.key in _CONDITIONS for w in ws[:k]) else None
+        return "partial" if _in_condition(ws, k) else None
     return QUANTIFIERS.get(ws[k].key)
+
+
+def _in_condition(ws: list[Word], k: int) -> bool:
+    """Word ``k`` comes after "if", "when", "whenever" or "unless"."""
+    return any(w.key in _CONDITIONS for w in ws[:k])
 
 
 _MORE_THAN_ONE = frozenset({"several", "many", "multiple", "various", "numerous"})

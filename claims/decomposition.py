@@ -449,6 +449,7 @@ def _coordinations(sentence: SpacySpan, draft: Draft, code: frozenset[int]) -> l
     for head in heads:
         group = subtree(head) & draft.tokens
         options.append([(group, _own(m) & group, m) for m in _members(head)])
+    counts = [_count(sentence, head, draft) for head in heads]
     variants = []
     for combination in itertools.islice(itertools.product(*options), MAX_VARIANTS):
         tokens = set(draft.tokens)
@@ -457,11 +458,10 @@ def _coordinations(sentence: SpacySpan, draft: Draft, code: frozenset[int]) -> l
         for _, own, _ in combination:
             tokens |= own
         variant = draft.copy(tokens)
-        for head, (_, _, member) in zip(heads, combination, strict=True):
+        for head, (_, _, member), count in zip(heads, combination, counts, strict=True):
             # "Lists, tuples and dictionaries are containers": lists still are.
             if head.dep_ in {"nsubj", "nsubjpass"} and member.tag_ not in {"NNS", "NNPS"}:
                 _agree(head.head, variant)
-            count = _count(sentence, head, draft)
             if count is not None and count.i in variant.tokens:
                 _one(variant, count)
         variants.append(variant)
